@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,3 +92,28 @@ def verify_checksums(directory: str | Path) -> None:
             raise ArtefactError(f"{path}: missing (listed in {CHECKSUM_FILE})")
         if sha256_file(path) != digest:
             raise ArtefactError(f"{path}: checksum mismatch, the file is truncated or was altered")
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary directory beside ``path``; on success it replaces ``path`` whole.
+
+    Why: a model directory holds several files that must change together; readers see either the
+    old complete directory or the new complete one, never a mixture.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,351 @@
+"""Read and write the standard response-selection format, with errors that name ``file:line``.
+
+One candidate per line: ``label \\t utterance_1 \\t ... \\t utterance_n \\t response`` in UTF-8,
+label ``1`` or ``0``, n >= 1 (Ubuntu, Douban, E-commerce, RRS all use it). Re-rank files group
+consecutive lines sharing a context (10 per context); training files are read for their positives.
+A speakers sidecar ``<name>.speakers`` beside ``<name>.txt`` holds, per line, the space-separated
+0/1 sender of each utterance of that line, response included. A response pool file holds one
+response per line.
+
+Each line is decoded on its own, so a bad byte is reported at its line. In ``on_error="skip"`` mode
+bad lines are recorded in a ``ReadReport`` and reading goes on; structural problems (missing file,
+inconsistent group sizes, a speakers file out of step with its corpus) always raise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from hashbert.data.prefixes import check_max_context_turns, expand_prefixes, last_prefix
+from hashbert.data.records import ContextResponse, Dialogue, LabelledLine, RerankGroup
+from hashbert.io import atomic_write
+
+logger = logging.getLogger(__name__)
+
+OnError = Literal["raise", "skip"]
+SPEAKERS_SUFFIX = ".speakers"
+
+
+class CorpusFormatError(ValueError):
+    """A corpus file is missing or has a malformed line; ``str(err)`` is ``"path:line_no: reason"``.
+
+    Args:
+        path: the file.
+        line_no: 1-based line, 0 for a problem with the whole file.
+        reason: what is wrong, with the offending value.
+    """
+
+    def __init__(self, path: str | Path, line_no: int, reason: str) -> None:
+        self.path = str(path)
+        self.line_no = line_no
+        self.reason = reason
+        super().__init__(f"{self.path}:{line_no}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, str]]:
+        return (type(self), (self.path, self.line_no, self.reason))
+
+
+@dataclass
+class ReadReport:
+    """What a read saw: lines read and the lines skipped (``on_error="skip"``), each as its error."""
+
+    path: str
+    lines_read: int = 0
+    errors: list[CorpusFormatError] = field(default_factory=list)
+
+    @property
+    def n_skipped(self) -> int:
+        """Number of lines skipped."""
+        return len(self.errors)
+
+    def summary(self) -> str:
+        """One line, e.g. ``"c.txt: 3 of 1000 lines skipped (first: c.txt:17: bad label '2', expected 1 or 0)"``."""
+        if not self.errors:
+            return f"{self.path}: {self.lines_read} lines read, none skipped"
+        return f"{self.path}: {self.n_skipped} of {self.lines_read} lines skipped (first: {self.errors[0]})"
+
+
+class _LineError(Exception):
+    """A malformed line; the caller adds the path and line number."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+
+
+def _raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_no, bytes)`` for each line of ``path``; a missing file is a line-0 error."""
+    if not Path(path).is_file():
+        raise CorpusFormatError(path, 0, "file not found")
+    with open(path, "rb") as handle:
+        yield from enumerate(handle, start=1)
+
+
+def _decode(raw: bytes, line_no: int) -> str:
+    """Strip one trailing ``\\n``/``\\r\\n``, decode UTF-8 (and a BOM on line 1); reject blank lines."""
+    if raw.endswith(b"\r\n"):
+        raw = raw[:-2]
+    elif raw.endswith(b"\n"):
+        raw = raw[:-1]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        snippet = raw[max(0, err.start - 12) : err.end + 12]
+        raise _LineError(f"invalid UTF-8 at byte {err.start} of the line ({snippet!r})") from None
+    if line_no == 1:
+        text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise _LineError("empty line")
+    return text
+
+
+def _parse_labelled(text: str, line_no: int) -> LabelledLine:
+    """``label \\t utt_1 ... \\t response`` -> ``LabelledLine``; ``_LineError`` says what is wrong."""
+    fields = text.split("\t")
+    if len(fields) < 3:
+        expected = "expected at least 3 (label, utterance, response)"
+        raise _LineError(f"wrong field count: {len(fields)} tab-separated field(s), {expected}")
+    if fields[0] not in ("0", "1"):
+        raise _LineError(f"bad label {fields[0][:40]!r}, expected 1 or 0")
+    for index in range(1, len(fields)):
+        if not fields[index].strip():
+            what = "the response" if index == len(fields) - 1 else f"utterance {index}"
+            raise _LineError(f"empty text in {what} (field {index + 1} of {len(fields)})")
+    return LabelledLine(int(fields[0]), tuple(fields[1:-1]), fields[-1], line_no)
+
+
+def iter_labelled_lines(
+    path: str | Path, on_error: OnError = "raise", report: ReadReport | None = None
+) -> Iterator[LabelledLine]:
+    """Parse a response-selection file line by line.
+
+    Args:
+        path: UTF-8 file, one ``label \\t utt_1 ... \\t response`` candidate per line.
+        on_error: ``"raise"`` the first ``CorpusFormatError``, or ``"skip"`` bad lines.
+        report: filled with the lines read and the skipped lines' errors.
+
+    Yields:
+        One ``LabelledLine`` per valid line, in file order.
+
+    Raises:
+        CorpusFormatError: a missing file (line 0) always; a bad line in ``"raise"`` mode.
+    """
+    _check_on_error(on_error)
+    report = ReadReport(str(path)) if report is None else report
+    for line_no, raw in _raw_lines(path):
+        report.lines_read += 1
+        try:
+            line = _parse_labelled(_decode(raw, line_no), line_no)
+        except _LineError as err:
+            error = CorpusFormatError(path, line_no, err.reason)
+            if on_error == "raise":
+                raise error from None
+            report.errors.append(error)
+            logger.debug("skipped %s", error)
+            continue
+        yield line
+    if report.errors:
+        logger.warning(report.summary())
+
+
+def read_rerank_groups(
+    path: str | Path,
+    group_size: int | None = None,
+    on_error: OnError = "raise",
+    report: ReadReport | None = None,
+    speakers_path: str | Path | None = None,
+) -> list[RerankGroup]:
+    """Read a test/validation file as groups of consecutive candidates sharing one context.
+
+    A run of identical contexts whose length is a multiple of the group size is split into
+    several groups (two test contexts can be the same text, e.g. a lone "hi").
+
+    Args:
+        path: response-selection file.
+        group_size: candidates per context; ``None`` takes the size of the first group.
+        on_error: ``"raise"`` or ``"skip"`` malformed lines (a skipped line breaks its group's size).
+        report: filled with lines read and skipped.
+        speakers_path: optional speakers sidecar; sets each group's context ``speakers``.
+
+    Returns:
+        The groups in file order; groups with no positive are kept (the metrics skip them).
+
+    Raises:
+        CorpusFormatError: a bad line (raise mode), or a group whose size differs from
+            ``group_size`` (always, naming the group's first line and both sizes).
+    """
+    if group_size is not None and group_size < 1:
+        raise ValueError(f"group_size must be None or >= 1, got {group_size!r}")
+    report = ReadReport(str(path)) if report is None else report
+    speakers = None if speakers_path is None else read_speakers(speakers_path)
+    source = "the size of the first group" if group_size is None else "group_size"
+    groups = []
+    lines = iter_labelled_lines(path, on_error, report)
+    for _, run_iter in itertools.groupby(lines, key=lambda line: line.context):
+        run = list(run_iter)
+        expected = len(run) if group_size is None else group_size
+        if len(run) % expected:
+            reason = f"group of {len(run)} candidates with the same context, expected {expected} ({source})"
+            raise CorpusFormatError(path, run[0].line_no, reason)
+        group_size = expected
+        for start in range(0, len(run), group_size):
+            chunk = run[start : start + group_size]
+            rows = None if speakers is None else [_speakers_of(speakers, speakers_path, line) for line in chunk]
+            groups.append(
+                RerankGroup(
+                    context=chunk[0].context,
+                    candidates=tuple(line.response for line in chunk),
+                    labels=tuple(line.label for line in chunk),
+                    line_no=chunk[0].line_no,
+                    speakers=None if rows is None else rows[0][:-1],
+                )
+            )
+    _check_speakers_count(speakers, speakers_path, report)
+    return groups
+
+
+def read_training_pairs(
+    path: str | Path,
+    expansion: Literal["full", "last"] = "full",
+    on_error: OnError = "raise",
+    report: ReadReport | None = None,
+    max_context_turns: int | None = None,
+    speakers_path: str | Path | None = None,
+) -> list[ContextResponse]:
+    """Read the positive (label 1) lines of a file as (context, response) training pairs.
+
+    Args:
+        path: response-selection file; label-0 lines are ignored.
+        expansion: ``"last"``: one pair per line, as written; ``"full"``: the line's utterances and
+            response form a dialogue and every prefix predicts its next turn (``expand_prefixes``).
+        on_error: ``"raise"`` or ``"skip"`` malformed lines.
+        report: filled with lines read and skipped.
+        max_context_turns: keep only the newest this many context turns (both expansions).
+        speakers_path: optional speakers sidecar; fills the pairs' speaker fields.
+
+    Returns:
+        Distinct (context, response) pairs in first-seen order (the first one's speakers kept).
+    """
+    if expansion not in ("full", "last"):
+        raise ValueError(f"expansion must be 'full' or 'last', got {expansion!r}")
+    check_max_context_turns(max_context_turns)
+    report = ReadReport(str(path)) if report is None else report
+    speakers = None if speakers_path is None else read_speakers(speakers_path)
+    pairs: dict[tuple[tuple[str, ...], str], ContextResponse] = {}
+    for line in iter_labelled_lines(path, on_error, report):
+        row = None if speakers is None else _speakers_of(speakers, speakers_path, line)
+        if line.label != 1:
+            continue
+        dialogue = Dialogue(f"{path}:{line.line_no}", (*line.context, line.response), row)
+        if expansion == "full":
+            new = expand_prefixes(dialogue, max_context_turns)
+        else:
+            new = [last_prefix(dialogue, max_context_turns)]
+        for pair in new:
+            pairs.setdefault((pair.context, pair.response), pair)
+    _check_speakers_count(speakers, speakers_path, report)
+    return list(pairs.values())
+
+
+def _check_text(text: object, where: str) -> str:
+    """Return ``text`` if it is a non-blank str without tab or newline, else raise ``ValueError``."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{where}: empty or non-string text {text!r}")
+    if "\t" in text or "\n" in text or "\r" in text:
+        raise ValueError(f"{where}: text contains a tab or newline: {text[:80]!r}")
+    return text
+
+
+def write_response_selection(path: str | Path, rows: Iterable[tuple[int, Sequence[str], str]]) -> None:
+    """Write ``label \\t utt_1 ... \\t response`` lines atomically (UTF-8, ``\\n`` endings).
+
+    Args:
+        path: destination; replaced only once every row has been written.
+        rows: ``(label, context, response)`` with label 0/1 and at least one context utterance.
+
+    Raises:
+        ValueError: a bad label, an empty context, or a text that is blank or holds a tab/newline.
+    """
+    with atomic_write(path, "wb") as handle:
+        for index, (label, context, response) in enumerate(rows):
+            where = f"{path}: row {index}"
+            if label not in (0, 1):
+                raise ValueError(f"{where}: label must be 0 or 1, got {label!r}")
+            if isinstance(context, str) or not context:
+                raise ValueError(f"{where}: context must be a non-empty sequence of utterances, got {context!r}")
+            fields = [str(int(label)), *(_check_text(text, where) for text in (*context, response))]
+            handle.write(("\t".join(fields) + "\n").encode())
+
+
+def speakers_path_for(path: str | Path) -> Path:
+    """The speakers sidecar of a corpus file: ``dir/name.txt`` -> ``dir/name.speakers``."""
+    return Path(path).with_suffix(SPEAKERS_SUFFIX)
+
+
+def write_speakers(path: str | Path, rows: Iterable[Sequence[int]]) -> None:
+    """Write a speakers sidecar atomically: per corpus line, the space-separated 0/1 of each utterance."""
+    with atomic_write(path, "wb") as handle:
+        for index, row in enumerate(rows):
+            if not row or any(speaker not in (0, 1) for speaker in row):
+                raise ValueError(f"{path}: row {index}: speakers must be a non-empty sequence of 0/1, got {row!r}")
+            handle.write((" ".join(str(int(speaker)) for speaker in row) + "\n").encode())
+
+
+def read_speakers(path: str | Path) -> list[tuple[int, ...]]:
+    """Read a speakers sidecar: one tuple of 0/1 per line. Raises ``CorpusFormatError`` on any bad line."""
+    rows = []
+    for line_no, raw in _raw_lines(path):
+        try:
+            tokens = _decode(raw, line_no).split()
+            if any(token not in ("0", "1") for token in tokens):
+                raise _LineError(f"bad speaker in {tokens[:12]!r}, expected space-separated 0/1")
+        except _LineError as err:
+            raise CorpusFormatError(path, line_no, err.reason) from None
+        rows.append(tuple(int(token) for token in tokens))
+    return rows
+
+
+def _speakers_of(speakers: list[tuple[int, ...]], speakers_path: str | Path, line: LabelledLine) -> tuple[int, ...]:
+    """The sidecar row of ``line``: one speaker per utterance, response included."""
+    if line.line_no > len(speakers):
+        raise CorpusFormatError(speakers_path, len(speakers), f"speakers file ends before corpus line {line.line_no}")
+    row = speakers[line.line_no - 1]
+    if len(row) != len(line.context) + 1:
+        reason = f"{len(row)} speakers for {len(line.context) + 1} utterances (response included) of the corpus line"
+        raise CorpusFormatError(speakers_path, line.line_no, reason)
+    return row
+
+
+def _check_speakers_count(speakers: list | None, speakers_path: str | Path | None, report: ReadReport) -> None:
+    """Raise if a sidecar has a different number of lines from its corpus."""
+    if speakers is not None and len(speakers) != report.lines_read:
+        reason = f"{len(speakers)} lines of speakers for {report.lines_read} corpus lines ({report.path})"
+        raise CorpusFormatError(speakers_path, 0, reason)
+
+
+def write_response_pool(path: str | Path, texts: Iterable[str]) -> None:
+    """Write a response pool atomically, one response per line."""
+    with atomic_write(path, "wb") as handle:
+        for index, text in enumerate(texts):
+            handle.write((_check_text(text, f"{path}: row {index}") + "\n").encode())
+
+
+def read_response_pool(path: str | Path) -> list[str]:
+    """Read a response pool written by ``write_response_pool``; ``CorpusFormatError`` on a bad line."""
+    texts = []
+    for line_no, raw in _raw_lines(path):
+        try:
+            texts.append(_decode(raw, line_no))
+        except _LineError as err:
+            raise CorpusFormatError(path, line_no, err.reason) from None
+    return texts

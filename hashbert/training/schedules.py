@@ -1,0 +1,18 @@
+"""Learning-rate schedules (and, later, the BPR beta schedule) as pure functions of the step."""
+
+from __future__ import annotations
+
+import torch
+
+
+def warmup_linear(step: int, total_steps: int, warmup_steps: int) -> float:
+    """LR multiplier: 0 -> 1 linearly over ``warmup_steps``, then 1 -> 0 linearly at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    remaining = max(1, total_steps - warmup_steps)
+    return max(0.0, (total_steps - step) / remaining)
+
+
+def warmup_linear_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int):
+    """A ``LambdaLR`` applying ``warmup_linear``."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_linear(step, total_steps, warmup_steps))
