@@ -48,9 +48,7 @@ def save_model_dir(
 
 def read_model_config(directory: str | Path, expected_type: str | None = None) -> dict[str, Any]:
     """Verify the checksums of a model directory and return its ``config`` dict."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ArtefactError(f"{directory}: not a model directory")
+    directory = _model_dir(directory)
     verify_checksums(directory)
     header = read_json(directory / "config.json")
     if expected_type is not None and header.get("type") != expected_type:
@@ -58,9 +56,16 @@ def read_model_config(directory: str | Path, expected_type: str | None = None) -
     return header["config"]
 
 
+def _model_dir(directory: str | Path) -> Path:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ArtefactError(f"{directory}: not a model directory")
+    return directory
+
+
 def model_type_of(directory: str | Path) -> str:
     """The ``type`` recorded in a model directory's config.json."""
-    return str(read_json(Path(directory) / "config.json").get("type"))
+    return str(read_json(_model_dir(directory) / "config.json").get("type"))
 
 
 def load_weights(module: nn.Module, directory: str | Path) -> None:
