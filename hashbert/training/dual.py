@@ -75,7 +75,7 @@ def _plot_loss(path: Path, losses: list[float]) -> None:
     from hashbert.evaluation.report import plot_metric_vs
 
     if len(losses) >= 2:
-        window = max(1, len(losses) // 50)
+        window = max(1, len(losses) // 10)
         smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
         points = [(i + window, float(v)) for i, v in enumerate(smooth)]
         plot_metric_vs(path, {"in-batch loss": points}, "step", "loss (moving mean)", "DR-BERT training loss")
