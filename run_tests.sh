@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/setup_env.sh dev
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-.venv/bin/ruff check hashbert tests benchmarks
+.venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"
