@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hashbert.evaluation.metrics import rerank_metrics
+from hashbert.sampling import seeded_subsample
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +74,7 @@ def evaluate_rerank_models(
     names = list(names or [])
     if len(names) > len(model_dirs):
         raise ValueError(f"{len(names)} --name given for {len(model_dirs)} --model")
-    groups = read_rerank_groups(test_path)
-    if max_groups and max_groups < len(groups):
-        keep = np.random.default_rng(seed).choice(len(groups), max_groups, replace=False)
-        groups = [groups[i] for i in sorted(keep)]
+    groups = seeded_subsample(read_rerank_groups(test_path), max_groups, seed)
     evaluator = RerankEvaluator(groups, batch_size=batch_size, progress=progress)
     models = [load_model(d) for d in model_dirs]
     rows = []

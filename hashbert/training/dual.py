@@ -15,6 +15,7 @@ from hashbert.evaluation.rerank import RerankEvaluator
 from hashbert.io import write_json
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.models.dual_encoder import DualEncoder
+from hashbert.sampling import seeded_subsample
 from hashbert.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -26,20 +27,14 @@ def load_training_pairs(data: DataConfig, max_context_turns: int, seed: int) -> 
     pairs = read_training_pairs(
         data.train, data.expansion, data.on_error, report, max_context_turns=max_context_turns or None
     )
-    if data.max_train_pairs and data.max_train_pairs < len(pairs):
-        keep = np.random.default_rng(seed).choice(len(pairs), data.max_train_pairs, replace=False)
-        pairs = [pairs[i] for i in sorted(keep)]
-    return pairs, report
+    return seeded_subsample(pairs, data.max_train_pairs, seed), report
 
 
 def load_valid_evaluator(data: DataConfig, seed: int, batch_size: int = 64) -> RerankEvaluator | None:
     """A RerankEvaluator over (a seeded subsample of ``max_valid_groups``) validation groups, or None."""
     if not data.valid:
         return None
-    groups = read_rerank_groups(data.valid, on_error=data.on_error)
-    if data.max_valid_groups and data.max_valid_groups < len(groups):
-        keep = np.random.default_rng(seed).choice(len(groups), data.max_valid_groups, replace=False)
-        groups = [groups[i] for i in sorted(keep)]
+    groups = seeded_subsample(read_rerank_groups(data.valid, on_error=data.on_error), data.max_valid_groups, seed)
     return RerankEvaluator(groups, batch_size=batch_size)
 
 
