@@ -93,6 +93,32 @@ def cmd_evaluate_rerank(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_fullrank(args: argparse.Namespace) -> int:
+    from hashbert.evaluation.full_rank_suite import (
+        FULLRANK_EXTRA_COLUMNS,
+        FULLRANK_TABLE_COLUMNS,
+        FullRankSettings,
+        plot_recall_vs_bytes,
+        run_full_rank,
+    )
+    from hashbert.evaluation.report import markdown_table, write_results_csv
+
+    settings = FullRankSettings(
+        model=args.model, pool=args.pool, test=args.test, train=args.train or "",
+        bits=tuple(int(b) for b in args.bits.split(",")), hash_models=tuple(args.hash_model or ()),
+        candidates=args.candidates, max_queries=args.max_queries, itq_contexts=args.itq_contexts,
+        add_gold=args.add_gold, cache_dir=args.cache_dir, seed=args.seed,
+    )
+    rows = run_full_rank(settings)
+    columns = FULLRANK_TABLE_COLUMNS + tuple(name for name, _ in FULLRANK_EXTRA_COLUMNS)
+    if args.csv:
+        write_results_csv(args.csv, rows, columns)
+    if args.plot:
+        plot_recall_vs_bytes(args.plot, rows)
+    print(markdown_table(rows, FULLRANK_TABLE_COLUMNS, extra_columns=FULLRANK_EXTRA_COLUMNS))
+    return 0
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -185,6 +211,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="also write the rows as CSV here")
     p.add_argument("--json", help="also write the rows as JSON here")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: on)")
+
+    p = _command(
+        evaluate, "fullrank", cmd_evaluate_fullrank, "full-rank protocol: search the whole response pool",
+        "Every test context searches the whole pool (the training responses, plus each test gold so that it\n"
+        "is retrievable). Reports Recall@1/10/100/1000 and MRR (ties count against the gold), index bytes per\n"
+        "response, encode ms per context and search ms per query (batch 1 and 256) for float DR-BERT, LSH and\n"
+        "ITQ at each --bits and every --hash-model, each without and with the two-stage re-rank (Hamming\n"
+        "top-l, then the float context against the candidates' +-1 codes).",
+    )
+    p.add_argument("--model", required=True, help="the DR-BERT model directory whose vectors every method hashes")
+    p.add_argument("--pool", required=True, help="response pool, one per line (e.g. runs/chitchat/responses.txt)")
+    p.add_argument("--test", required=True, help="test file in the response-selection format; each group's positive is its gold")
+    p.add_argument("--train", help="training file: a sample of its contexts fits ITQ (without it, no ITQ rows)")
+    p.add_argument("--bits", default="128,256,512", help="code lengths of the LSH and ITQ rows (default: %(default)s)")
+    p.add_argument("--hash-model", action="append", default=None, help="a saved Hash-BERT directory; repeat for several")
+    p.add_argument("--candidates", type=int, default=1000, help="l, Hamming candidates re-ranked per query (default: %(default)s)")
+    p.add_argument("--max-queries", type=int, default=0, help="seeded subsample of test contexts (default: all)")
+    p.add_argument("--itq-contexts", type=int, default=5000, help="training contexts encoded to fit ITQ (default: %(default)s)")
+    p.add_argument("--add-gold", action=argparse.BooleanOptionalAction, default=True, help="add test golds missing from the pool (default: on)")
+    p.add_argument("--cache-dir", default="runs/cache", help="cache of encoded vectors, keyed by model and data (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of LSH, ITQ and subsamples (default: 0)")
+    p.add_argument("--csv", help="also write the table as CSV here")
+    p.add_argument("--plot", help="also plot Recall@100 against bytes per response to this PNG")
 
     p = _command(groups, "encode", cmd_encode, "encode a file of texts (one per line) into a .npy of float32 vectors")
     p.add_argument("--model", required=True, help="saved model directory (e.g. runs/dr-bert/model)")

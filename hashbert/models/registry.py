@@ -10,7 +10,12 @@ from hashbert.io import ArtefactError
 from hashbert.models.serialization import model_type_of
 
 # type string -> "module:Class"; classes are imported only when a model of that type is loaded.
-MODEL_TYPES = {"dual_encoder": "hashbert.models.dual_encoder:DualEncoder"}
+MODEL_TYPES = {
+    "dual_encoder": "hashbert.models.dual_encoder:DualEncoder",
+    "lsh": "hashbert.models.lsh:RandomHyperplaneLSH",
+    "sign_hash": "hashbert.models.lsh:SignHash",
+    "itq": "hashbert.models.lsh:ITQ",
+}
 
 
 def load_model(directory: str | Path) -> Any:

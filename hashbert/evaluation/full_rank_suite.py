@@ -1,0 +1,153 @@
+"""The full-rank table: float DR-BERT, LSH, ITQ and Hash-BERT heads over the whole pool, with and without re-rank.
+
+Every method hashes the same DR-BERT vectors (encoded once and cached with a fingerprint of the
+model and the files), so rows differ only in how vectors become codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hashbert.evaluation.full_rank import build_queries, evaluate_codes, evaluate_float, median_ms
+from hashbert.sampling import seeded_subsample
+
+logger = logging.getLogger(__name__)
+
+Row = tuple[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class FullRankSettings:
+    """What the full-rank suite runs.
+
+    Attributes:
+        model: the DR-BERT directory whose vectors every method uses.
+        pool: response pool file (one per line), usually ``responses.txt`` of the training split.
+        test: test file (groups); the first positive of each group is its gold.
+        train: training file; a sample of its contexts fits ITQ (unsupervised, training data only).
+        bits: code lengths for LSH and ITQ.
+        hash_models: saved Hash-BERT directories (their heads hash the DR-BERT vectors).
+        candidates: l of the two-stage search (Hamming top-l re-ranked by float context . ±1 code).
+        max_queries: seeded subsample of test contexts (0 = all).
+        itq_contexts: training contexts encoded to fit ITQ.
+        add_gold: add each test gold to the pool (else drop queries whose gold is absent).
+        cache_dir: where encoded vectors are cached.
+        seed: LSH hyperplanes, ITQ and subsamples.
+        timed_contexts: contexts encoded one by one (3 repeats) to time encoding at batch 1.
+    """
+
+    model: str
+    pool: str
+    test: str
+    train: str = ""
+    bits: tuple[int, ...] = (128, 256, 512)
+    hash_models: tuple[str, ...] = field(default_factory=tuple)
+    candidates: int = 1000
+    max_queries: int = 0
+    itq_contexts: int = 5000
+    add_gold: bool = True
+    cache_dir: str = "runs/cache"
+    seed: int = 0
+    timed_contexts: int = 10
+
+
+def _encode_cached(model, settings: FullRankSettings, role: str, texts: Sequence, files: dict, params: dict) -> np.ndarray:
+    """Vectors of ``texts`` from the cache, or encoded and cached (keyed by model, ``files`` and ``params``)."""
+    from hashbert.models.vector_cache import cached_arrays, vector_fingerprint
+
+    if not texts:
+        return np.zeros((0, model.dim), dtype=np.float32)
+    encode = model.encode_contexts if "context" in role else model.encode_responses
+    fingerprint = vector_fingerprint(settings.model, files, {"role": role, "n": len(texts), **params})
+    return cached_arrays(settings.cache_dir, fingerprint, lambda: {"vectors": encode(texts, progress=True)})["vectors"]
+
+
+def _pool_vectors(model, settings: FullRankSettings, pool_file_rows: int, pool: list[str]) -> np.ndarray:
+    """The pool file's vectors (cached on their own, reusable by benchmarks) then those of added golds."""
+    file_vecs = _encode_cached(model, settings, "pool", pool[:pool_file_rows], {"pool": settings.pool}, {})
+    extra = _encode_cached(
+        model, settings, "gold-responses", pool[pool_file_rows:], {"pool": settings.pool, "test": settings.test},
+        {"max_queries": settings.max_queries, "seed": settings.seed},
+    )
+    return np.concatenate([file_vecs, extra])
+
+
+def _training_contexts(settings: FullRankSettings) -> list[tuple[str, ...]]:
+    from hashbert.data import read_training_pairs
+
+    return [pair.context for pair in seeded_subsample(read_training_pairs(settings.train), settings.itq_contexts, settings.seed)]
+
+
+def _hashers(settings: FullRankSettings, dim: int, train_context_vecs: np.ndarray | None, pool_vecs: np.ndarray):
+    """(name, hasher) for every LSH/ITQ code length and every Hash-BERT model."""
+    from hashbert.models.lsh import ITQ, RandomHyperplaneLSH
+
+    for bits in settings.bits:
+        yield f"LSH({bits})", RandomHyperplaneLSH(dim, bits, settings.seed)
+        if train_context_vecs is not None:
+            sample = np.random.default_rng(settings.seed).choice(len(pool_vecs), len(train_context_vecs), replace=False)
+            yield f"ITQ({bits})", ITQ(bits, seed=settings.seed).fit(train_context_vecs, pool_vecs[np.sort(sample)])
+    for directory in settings.hash_models:
+        from hashbert.models.hash_bert import HashBert  # only needed (and imported) for Hash-BERT rows
+
+        heads = HashBert.load(directory).heads
+        yield f"Hash-BERT({heads.n_bits})", heads
+
+
+def run_full_rank(settings: FullRankSettings) -> list[Row]:
+    """Rows ``(method, metrics)`` of the full-rank table (see ``full_rank`` for the protocol and tie rule)."""
+    from hashbert.data import read_rerank_groups, read_response_pool
+    from hashbert.models.dual_encoder import DualEncoder
+
+    model = DualEncoder.load(settings.model)
+    pool_file = list(dict.fromkeys(read_response_pool(settings.pool)))
+    queries = build_queries(pool_file, read_rerank_groups(settings.test), settings.add_gold, settings.max_queries, settings.seed)
+    logger.info("full rank: %d queries over a pool of %d responses", len(queries.gold), len(queries.pool))
+    context_vecs = _encode_cached(
+        model, settings, "test-contexts", queries.contexts, {"test": settings.test},
+        {"max_queries": settings.max_queries, "seed": settings.seed},
+    )
+    pool_vecs = _pool_vectors(model, settings, len(pool_file), queries.pool)
+    timed = queries.contexts[: settings.timed_contexts]
+    encode_ms = median_ms(lambda: [model.encode_contexts([c]) for c in timed], repeats=3) / len(timed)
+    train_context_vecs = None
+    if settings.train:
+        train_context_vecs = _encode_cached(
+            model, settings, "train-contexts", _training_contexts(settings), {"train": settings.train},
+            {"itq_contexts": settings.itq_contexts, "seed": settings.seed},
+        )
+    common = {"encode ms/context": encode_ms, "queries": float(len(queries.gold)), "pool": float(len(queries.pool))}
+    rows: list[Row] = [("DR-BERT (float)", {**evaluate_float(context_vecs, pool_vecs, queries.gold), **common})]
+    for name, hasher in _hashers(settings, pool_vecs.shape[1], train_context_vecs, pool_vecs):
+        hash_ms = median_ms(lambda h=hasher: h.context_hash_vectors(context_vecs[:1]), repeats=5)
+        plain, reranked = evaluate_codes(
+            hasher.context_hash_vectors(context_vecs), hasher.response_hash_vectors(pool_vecs), queries.gold,
+            settings.candidates,
+        )
+        extra = {**common, "encode ms/context": encode_ms + hash_ms}
+        rows.append((name, {**plain, **extra}))
+        rows.append((f"{name} + re-rank@{settings.candidates}", {**reranked, **extra}))
+        logger.info("%s: Recall@100 %.4f, with re-rank %.4f", name, plain["Recall@100"], reranked["Recall@100"])
+    return rows
+
+
+FULLRANK_TABLE_COLUMNS = ("Recall@1", "Recall@10", "Recall@100", "Recall@1000", "MRR")
+FULLRANK_EXTRA_COLUMNS = (
+    ("bytes/response", ".0f"), ("encode ms/context", ".2f"), ("search ms (b=1)", ".3f"), ("search ms (b=256)", ".3f"),
+)
+
+
+def plot_recall_vs_bytes(path: str | Path, rows: Sequence[Row]) -> None:
+    """Recall@100 against bytes per response (log x), one line per method family, re-rank separate."""
+    from hashbert.evaluation.report import plot_metric_vs
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    for name, metrics in rows:
+        family = name.split("(")[0] + (" + re-rank" if "re-rank" in name else "")
+        series.setdefault(family, []).append((metrics["bytes/response"], metrics["Recall@100"]))
+    plot_metric_vs(path, series, "index bytes per response", "Recall@100", "Full-rank recall against memory", logx=True)
