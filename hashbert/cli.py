@@ -15,9 +15,13 @@ from pathlib import Path
 
 from hashbert import __version__
 from hashbert.config import (
+    BprConfig,
     DataConfig,
     DualEncoderConfig,
     EncoderConfig,
+    HashConfig,
+    HashEncoderConfig,
+    HashLossConfig,
     TrainConfig,
     add_config_arguments,
     config_from_args,
@@ -79,12 +83,16 @@ def cmd_evaluate_rerank(args: argparse.Namespace) -> int:
     rows = evaluate_rerank_models(
         args.test, args.model, zero_shot=args.zero_shot, base_model=args.base_model, names=args.name,
         batch_size=args.batch_size, max_groups=args.max_groups, seed=args.seed, progress=args.progress,
+        scorings=[s.strip() for s in args.scoring.split(",") if s.strip()],
     )
     if args.csv:
         write_results_csv(args.csv, rows)
     if args.json:
         write_results_json(args.json, rows)
-    seed_rows = load_seed_rows(args.seed_table) if args.seed_table else []
+    seed_rows = []
+    for table in _seed_tables(args.seed_table):  # e.g. 3,4 (the HDR tables); a row in several is shown once
+        seen = {name for name, _ in seed_rows}
+        seed_rows += [row for row in load_seed_rows(table) if row[0] not in seen]
     if args.seed_models:
         wanted = {name.strip() for name in args.seed_models.split(",")}
         seed_rows = [row for row in seed_rows if row[0] in wanted]
@@ -136,6 +144,171 @@ def cmd_encode(args: argparse.Namespace) -> int:
         np.save(handle, vectors, allow_pickle=False)
     print(f"encoded {len(texts)} {args.side}s -> {args.out} ({vectors.shape[0]} x {vectors.shape[1]} float32)")
     return 0
+
+
+def _print_hash_run(summary: dict, out: str) -> None:
+    state = summary["state"]
+    print(
+        f"trained {state['step']} steps on {summary['pairs']} pairs in {state['seconds']:.0f} s "
+        f"({summary['n_bits']} bits, final loss {state['loss_ema']:.4f}); model saved to {Path(out) / 'model'}"
+    )
+    if state["validations"]:
+        last = state["validations"][-1]
+        print("validation: " + ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.startswith(("R", "MRR"))))
+
+
+def cmd_train_hash(args: argparse.Namespace) -> int:
+    from hashbert.training.hash_training import train_hash_heads
+
+    summary = train_hash_heads(
+        config_from_args(HashConfig, args), config_from_args(HashLossConfig, args),
+        config_from_args(HashEncoderConfig, args), config_from_args(DataConfig, args),
+        config_from_args(TrainConfig, args), args.out,
+    )
+    _print_hash_run(summary, args.out)
+    return 0
+
+
+def cmd_train_bpr(args: argparse.Namespace) -> int:
+    from hashbert.training.bpr import train_bpr
+
+    summary = train_bpr(config_from_args(BprConfig, args), config_from_args(DataConfig, args), config_from_args(TrainConfig, args), args.out)
+    _print_hash_run(summary, args.out)
+    return 0
+
+
+def _seed_tables(text: str) -> list[int]:
+    """``"3,4"`` -> [3, 4]; ``"0"`` -> [] (no seed table)."""
+    try:
+        tables = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        tables = [-1]
+    if any(t not in range(0, 5) for t in tables):
+        raise ValueError(f"--seed-table takes tables 1-4 (0: none), got {text!r}")
+    return [t for t in tables if t]
+
+
+def _bits(text: str) -> list[int]:
+    try:
+        return [int(b) for b in text.split(",") if b.strip()]
+    except ValueError as err:
+        raise ValueError(f"--bits must be comma-separated integers, got {text!r}") from err
+
+
+def cmd_train_itq(args: argparse.Namespace) -> int:
+    from hashbert.training.baselines import fit_itq_models
+
+    data = config_from_args(DataConfig, args)
+    if not data.train:
+        raise ValueError("--train is required")
+    saved = fit_itq_models(
+        args.dual_encoder, data, _bits(args.bits), args.out, args.cache_dir or None, args.seed, progress=args.progress
+    )
+    print("saved " + ", ".join(str(p) for p in saved))
+    return 0
+
+
+def cmd_evaluate_hashing(args: argparse.Namespace) -> int:
+    from hashbert.evaluation.hashing import EXTRA_COLUMNS, write_hashing_report
+    from hashbert.evaluation.report import load_seed_rows, markdown_table
+
+    rows, seed_rows = write_hashing_report(
+        args.test, args.dual_encoder, args.out, _bits(args.bits), args.model or (), args.name or (),
+        args.cache_dir or None, args.max_groups, args.seed, args.batch_size, args.progress,
+        load_seed_rows(args.seed_table) if args.seed_table else [],
+    )
+    print(markdown_table(rows, extra_columns=EXTRA_COLUMNS))
+    if seed_rows:
+        print(f"seed table {args.seed_table} (retention against the seed's DR-BERT row):")
+        print(markdown_table(seed_rows, extra_columns=EXTRA_COLUMNS[1:]))
+    print(f"wrote {Path(args.out) / 'hashing.csv'}, hashing.json, hashing.md and hashing.png")
+    return 0
+
+
+def cmd_train_hdr(args: argparse.Namespace) -> int:
+    from hashbert.config import HdrConfig, HdrInitConfig
+    from hashbert.training.hdr import train_hdr
+
+    summary = train_hdr(
+        config_from_args(HdrConfig, args), config_from_args(HdrInitConfig, args), config_from_args(DataConfig, args),
+        config_from_args(TrainConfig, args), args.out,
+    )
+    state = summary["state"]
+    print(
+        f"trained {summary['model']['aggregator']} {state['step']} steps on {summary['pairs']} pairs in "
+        f"{state['seconds']:.0f} s (final loss {state['loss_ema']:.4f}); model saved to {Path(args.out) / 'model'}"
+    )
+    if state["validations"]:
+        last = state["validations"][-1]
+        print("validation: " + ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.startswith(("R", "MRR"))))
+    return 0
+
+
+def cmd_train_hdr_hash(args: argparse.Namespace) -> int:
+    from hashbert.config import HdrHashTrainConfig
+    from hashbert.training.hdr_hash import train_hdr_hash
+
+    summary = train_hdr_hash(
+        config_from_args(HdrHashTrainConfig, args), config_from_args(HashConfig, args),
+        config_from_args(DataConfig, args), config_from_args(TrainConfig, args), args.out,
+    )
+    _print_hash_run(summary, args.out)
+    return 0
+
+
+def cmd_train_hdr_lsh(args: argparse.Namespace) -> int:
+    from hashbert.models.hdr_hash import save_hdr_lsh
+
+    for n_bits in _bits(args.bits):
+        path = save_hdr_lsh(args.hdr, n_bits, Path(args.out) / f"lsh-{n_bits}", args.seed)
+        print(f"saved {path}")
+    return 0
+
+
+def _add_hdr_commands(train) -> None:
+    """``train hdr``, ``train hdr-hash`` and ``train hdr-lsh`` (HDR-BERT, issue 6)."""
+    from hashbert.config import HdrConfig, HdrHashTrainConfig, HdrInitConfig
+
+    p = _command(
+        train, "hdr", cmd_train_hdr, "train HDR-BERT: utterances encoded alone, cached, combined by an aggregator",
+        "Encode each context utterance on its own (--utterance-length tokens, m = --vectors-per-utterance vectors kept),\n"
+        "add a turn-position embedding, combine the newest --max-context-turns utterances with a small Transformer\n"
+        "(--aggregator trs, trs-mv, colbert or gpt-mv) and merge its output with the newest utterance's own vector.\n"
+        "In-batch softmax on cosine (MaxSim for colbert). --dual-encoder starts both encoders from a trained DR-BERT.\n"
+        "Same data, checkpoints and resume as 'train dual' (--max-context-length is not used: utterances are short).",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, model/, run.json, loss.png")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, HdrConfig, title="model")
+    add_config_arguments(p, HdrInitConfig, title="initialisation")
+    add_config_arguments(p, TrainConfig, title="training")
+
+    p = _command(
+        train, "hdr-hash", cmd_train_hdr_hash, "train hashing heads on a frozen HDR-BERT (BPR, similarity or VAE recipe)",
+        "Encode the training pairs once with the frozen HDR model (cached), then train a hashing head per side:\n"
+        "--recipe bpr (tanh(beta h), beta = sqrt(1 + gamma * step), margin ranking on codes + float context . codes\n"
+        "cross-entropy), similarity (the similarity-preserving loss) or vae (similarity + quantization + decoder MSE,\n"
+        "the seed's VAELoss). Single-vector HDR variants only (trs, trs-mv, gpt-mv).",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, cache, model/, run.json")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, HdrHashTrainConfig, title="recipe")
+    add_config_arguments(p, HashConfig, title="hashing heads", defaults=HashConfig(relax="scaled_tanh"))
+    add_config_arguments(
+        p, TrainConfig, title="training",
+        defaults=TrainConfig(lr=1e-3, batch_size=128, epochs=20, warmup_ratio=0.05, save_every=1000, eval_every=500),
+    )
+
+    p = _command(
+        train, "hdr-lsh", cmd_train_hdr_lsh, "save HDR-BERT + LSH models (random hyperplanes over HDR vectors)",
+        "Nothing is trained: each model holds n_bits seeded Gaussian hyperplanes and a checked reference to the HDR\n"
+        "model; codes are the signs of the projections (colbert: every context and response vector is hashed and\n"
+        "scored by MaxSim over Hamming similarity).",
+    )
+    p.add_argument("--hdr", required=True, help="trained HDR model directory")
+    p.add_argument("--bits", default="256,1024", help="comma-separated code lengths (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the hyperplanes (default: %(default)s)")
+    p.add_argument("--out", required=True, help="directory for the lsh-<bits>/ models")
 
 
 # ---------------------------------------------------------------------------------------------- parser
@@ -191,6 +364,53 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(p, DualEncoderConfig, title="model")
     add_config_arguments(p, TrainConfig, title="training")
 
+    p = _command(
+        train, "hash", cmd_train_hash, "train Hash-BERT hashing heads on a trained DR-BERT",
+        "Encode the training pairs once with the DR-BERT (cached under --cache-dir, keyed by a fingerprint of model,\n"
+        "data and pair selection), then train a hashing head per side (MLP -> n_bits) with similarity preservation,\n"
+        "quantization and reconstruction losses. Seed variants: 'tanh' = --relax tanh --quantization-weight 0;\n"
+        "'no-kl' = --reconstruction-weight 0; 'multi_tower_dim' = --hidden; 'dr-bert normalization' = --normalize-input.\n"
+        "Checkpoints go to --out/checkpoints (rerun to resume); the model to --out/model, the record to --out/run.json.",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, cache, model/, run.json")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, HashEncoderConfig, title="encoder")
+    # Defaults = the best of the 256-bit ablation (README, "What matters in Hash-BERT"): linear heads started
+    # from ITQ, straight-through signs, softmax similarity, a light reconstruction term.
+    add_config_arguments(p, HashConfig, title="hashing heads", defaults=HashConfig(init="itq", hidden=0, relax="ste"))
+    add_config_arguments(p, HashLossConfig, title="loss", defaults=HashLossConfig(quantization_weight=0.0))
+    add_config_arguments(
+        p, TrainConfig, title="training",
+        defaults=TrainConfig(lr=1e-4, batch_size=128, epochs=5, warmup_ratio=0.05, save_every=1000, eval_every=500),
+    )
+
+    p = _command(
+        train, "bpr", cmd_train_bpr, "train BPR: encoder and linear hashing layers jointly (slow on CPU)",
+        "Fine-tune both towers of the base encoder with a linear hashing layer per side: tanh(beta h) with beta =\n"
+        "sqrt(1 + gamma * step), or a straight-through sign; a margin ranking loss on codes (candidate generation)\n"
+        "plus cross-entropy of the float context against the response codes (re-rank). Saved as a hash_bert model\n"
+        "with the encoder embedded.",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, model/, run.json")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, BprConfig, title="BPR")
+    add_config_arguments(p, TrainConfig, title="training")
+
+    p = _command(
+        train, "itq", cmd_train_itq, "fit ITQ (PCA + learned rotation) baselines on DR-BERT training vectors",
+        "Fit one ITQ model per code length on the DR-BERT vectors of the training pairs (the same cache as\n"
+        "'train hash' with the same --train/--max-train-pairs/--seed), saved to --out/itq-<bits>.",
+    )
+    p.add_argument("--out", required=True, help="directory for itq-<bits>/ models (and the cache, by default)")
+    p.add_argument("--dual-encoder", required=True, help="trained DR-BERT model directory")
+    p.add_argument("--bits", default="128,256,512,1024,2048,4096", help="comma-separated code lengths (default: %(default)s)")
+    p.add_argument("--cache-dir", default="", help="vector cache directory (default: --out/cache)")
+    p.add_argument("--seed", type=int, default=42, help="pair subsample and rotation seed (default: 42, as training)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: on)")
+    add_config_arguments(p, DataConfig, title="data")
+
+    _add_hdr_commands(train)
+
     evaluate = groups.add_parser("evaluate", help="evaluate models").add_subparsers(dest="protocol", required=True)
     p = _command(
         evaluate, "rerank", cmd_evaluate_rerank, "re-rank protocol: R10@1, R10@2, R10@5, MRR, P@1, MAP",
@@ -206,8 +426,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-groups", type=int, default=0, help="evaluate a seeded subsample of N contexts (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of that subsample (default: 0)")
     p.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default: 64)")
-    p.add_argument("--seed-table", type=int, default=0, choices=range(0, 5), help="also print that table of the seed (1-4) beneath ours (default: none)")
+    p.add_argument(
+        "--seed-table", default="0",
+        help="also print that table of the seed (1-4, or several comma-separated, e.g. 3,4) beneath ours (default: none)",
+    )
     p.add_argument("--seed-models", default="", help="comma-separated seed rows to show, e.g. BERT,DR-BERT (default: the whole table)")
+    p.add_argument(
+        "--scoring", default="symmetric",
+        help="hashing models: symmetric (Hamming), asymmetric (float context . code) or both comma-separated (default: %(default)s)",
+    )
     p.add_argument("--csv", help="also write the rows as CSV here")
     p.add_argument("--json", help="also write the rows as JSON here")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: on)")
@@ -234,6 +461,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of LSH, ITQ and subsamples (default: 0)")
     p.add_argument("--csv", help="also write the table as CSV here")
     p.add_argument("--plot", help="also plot Recall@100 against bytes per response to this PNG")
+
+    p = _command(
+        evaluate, "hashing", cmd_evaluate_hashing, "hashing methods x code lengths on the re-rank protocol, one table",
+        "DR-BERT (float) first, then LSH at every --bits, sign binarisation, and every --model (Hash-BERT, BPR,\n"
+        "ITQ), each scored symmetrically (Hamming; ties count against the positives) and asymmetrically (float\n"
+        "context . ±1 response code), with bytes per response and retention of R10@1. Writes hashing.csv/.json/.md\n"
+        "and hashing.png (R10@1 against bits) to --out, and prints the seed's table beneath.",
+    )
+    p.add_argument("--test", required=True, help="test file in the response-selection format, grouped by context")
+    p.add_argument("--dual-encoder", required=True, help="the trained DR-BERT (float row; vectors for LSH/sign/ITQ/heads)")
+    p.add_argument("--model", action="append", default=None, help="a saved hash_bert/itq model directory; repeat")
+    p.add_argument("--name", action="append", default=None, help="row name for each --model, in order")
+    p.add_argument("--bits", default="128,256,512,1024,2048,4096", help="LSH code lengths (default: %(default)s)")
+    p.add_argument("--out", required=True, help="directory for hashing.csv, hashing.json, hashing.md, hashing.png")
+    p.add_argument("--cache-dir", default="", help="cache of the test vectors (default: no cache)")
+    p.add_argument("--max-groups", type=int, default=0, help="evaluate a seeded subsample of N contexts (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="subsample and LSH seed (default: 0)")
+    p.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default: 64)")
+    p.add_argument("--seed-table", type=int, default=2, choices=range(0, 5), help="seed table printed beneath (0: none; default: 2)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars (default: on)")
 
     p = _command(groups, "encode", cmd_encode, "encode a file of texts (one per line) into a .npy of float32 vectors")
     p.add_argument("--model", required=True, help="saved model directory (e.g. runs/dr-bert/model)")

@@ -148,15 +148,24 @@ def _scalar_type(tp: Any) -> Any:
     return tp
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type, prefix: str = "", title: str | None = None) -> None:
-    """Add one flag per field of ``cls`` (nested configs get ``--<nested>-`` prefixes) with its help and default."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls: type, prefix: str = "", title: str | None = None, defaults: Any = None
+) -> None:
+    """Add one flag per field of ``cls`` (nested configs get ``--<nested>-`` prefixes) with its help and default.
+
+    ``defaults``: an instance of ``cls`` whose values become the flags' defaults (a command whose
+    sensible defaults differ from the dataclass's, e.g. the hashing heads' larger learning rate).
+    """
     group = parser.add_argument_group(title or f"{cls.__name__} options")
     hints = typing.get_type_hints(cls)
-    defaults = cls()
+    defaults = cls() if defaults is None else defaults
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         if _is_dataclass_type(tp):
-            add_config_arguments(parser, tp, prefix=f"{prefix}{f.name}_" if prefix else "", title=f"{tp.__name__} options")
+            add_config_arguments(
+                parser, tp, prefix=f"{prefix}{f.name}_" if prefix else "", title=f"{tp.__name__} options",
+                defaults=getattr(defaults, f.name),
+            )
             continue
         default = getattr(defaults, f.name)
         helptext = f.metadata.get("help", "")
@@ -184,3 +193,260 @@ def config_from_args(cls: type[T], args: argparse.Namespace, prefix: str = "") -
         else:
             kwargs[f.name] = getattr(args, (prefix + f.name).replace("-", "_"))
     return cls(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- hashing (issue 3)
+
+RELAX_MODES = ("tanh", "ste", "scaled_tanh", "none")
+SIMILARITY_FORMS = ("distill", "softmax", "mse", "frobenius")
+
+
+def check_n_bits(n_bits: int) -> int:
+    """Raise ``ValueError`` unless ``n_bits`` is a multiple of 64 from 64 to 4096; return it."""
+    if isinstance(n_bits, bool) or not isinstance(n_bits, int) or not 64 <= n_bits <= 4096 or n_bits % 64:
+        raise ValueError(f"n_bits must be a multiple of 64 from 64 to 4096, got {n_bits!r}")
+    return n_bits
+
+
+@dataclass(frozen=True)
+class HashConfig:
+    """Hashing heads: one MLP per side from the dense vector to ``n_bits`` continuous outputs; codes are their signs."""
+
+    n_bits: int = option(256, "code length in bits: a multiple of 64 from 64 to 4096")
+    hidden: int = option(1024, "hidden width of each head's MLP (the seed's multi_tower_dim); 0: one linear layer")
+    dropout: float = option(0.1, "dropout after the hidden layer of the heads and decoders")
+    relax: str = option(
+        "tanh",
+        "how outputs approximate signs in training: tanh; ste (sign forward, tanh gradient); scaled_tanh "
+        "(tanh(beta h), beta growing, BPR); none (linear, leave it to the quantization term)",
+        RELAX_MODES,
+    )
+    normalize_input: bool = option(False, "L2-normalise the dense vectors before the heads (the seed's dr-bert normalization)")
+    gamma: float = option(0.1, "scaled_tanh only: beta = sqrt(1 + gamma * step) (HashNet schedule)")
+    tie_init: bool = option(True, "start both heads from the same weights, so bit j means the same on both sides")
+    init: str = option(
+        "random", "random: PyTorch's default initialisation; itq (needs --hidden 0): start the linear heads from ITQ "
+        "fitted on the training vectors (per-side centring, PCA, rotation), so training refines the best unsupervised hash",
+        ("random", "itq"),
+    )
+
+    def __post_init__(self) -> None:
+        check_n_bits(self.n_bits)
+        if self.gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {self.gamma}")
+        if self.hidden < 0:
+            raise ValueError(f"hidden must be >= 0, got {self.hidden}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.relax not in RELAX_MODES:
+            raise ValueError(f"relax must be one of {RELAX_MODES}, got {self.relax!r}")
+        if self.init not in ("random", "itq"):
+            raise ValueError(f"init must be 'random' or 'itq', got {self.init!r}")
+
+
+@dataclass(frozen=True)
+class HashLossConfig:
+    """Hash-BERT's loss: similarity preservation + quantization + reconstruction; a weight of 0 switches a term off."""
+
+    similarity: str = option(
+        "softmax",
+        "similarity term, on S = cos(h_c, h_r) (= h_c.h_r / b on ±1 codes): distill (rows and columns of "
+        "softmax(S / temperature) match the DR-BERT's softmax(x_c.x_r / teacher_temperature), KL); softmax (row "
+        "cross-entropy of S / temperature, the pair labels only); mse (S toward 1 on "
+        "positives and --negative-target elsewhere, both halves weighted equally); frobenius (the literal "
+        "||H_c H_r^T - b I||^2 / b^2 averaged over all entries, which lets the off-diagonal dominate)",
+        SIMILARITY_FORMS,
+    )
+    similarity_weight: float = option(1.0, "weight of the similarity-preserving term")
+    temperature: float = option(0.05, "softmax and distill forms: logits are cos(h_c, h_r) / temperature")
+    teacher_temperature: float = option(0.05, "distill form: the DR-BERT's scores are divided by this (its training temperature)")
+    negative_target: float = option(0.0, "mse/frobenius forms: target of cos(h_c, h_r) for non-matching pairs (0 or -1)")
+    quantization_weight: float = option(0.1, "weight of the quantization term mean (|h| - 1)^2 (0: off, the seed's 'tanh')")
+    reconstruction_weight: float = option(0.1, "weight of the decoder's 1 - cosine to the dense vector (0: off, 'no-kl')")
+
+    def __post_init__(self) -> None:
+        if self.similarity not in SIMILARITY_FORMS:
+            raise ValueError(f"similarity must be one of {SIMILARITY_FORMS}, got {self.similarity!r}")
+        if self.temperature <= 0 or self.teacher_temperature <= 0:
+            raise ValueError(f"temperatures must be > 0, got {self.temperature}, {self.teacher_temperature}")
+        for name in ("similarity_weight", "quantization_weight", "reconstruction_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not -1 <= self.negative_target <= 0:
+            raise ValueError(f"negative_target must be in [-1, 0], got {self.negative_target}")
+
+
+@dataclass(frozen=True)
+class HashEncoderConfig:
+    """Which trained DR-BERT the heads sit on, where its vectors are cached, and whether it stays frozen."""
+
+    dual_encoder: str = option("", "trained DR-BERT model directory (e.g. runs/dr-bert/model)")
+    cache_dir: str = option("", "cache of encoded training/validation vectors (.npy + fingerprint); empty: <out>/cache")
+    unfreeze_layers: int = option(
+        0, "also fine-tune the top N transformer layers of both towers (slow: encodes every batch); 0 trains the "
+        "heads alone on cached vectors"
+    )
+    encode_batch_size: int = option(64, "batch size when encoding texts into vectors")
+
+    def __post_init__(self) -> None:
+        if self.unfreeze_layers < 0:
+            raise ValueError(f"unfreeze_layers must be >= 0, got {self.unfreeze_layers}")
+
+
+@dataclass(frozen=True)
+class BprConfig:
+    """BPR: encoder and linear hashing layers trained together; candidates by Hamming, re-rank float . code."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    n_bits: int = option(256, "code length in bits: a multiple of 64 from 64 to 4096")
+    relax: str = option(
+        "scaled_tanh", "scaled_tanh: tanh(beta h) with beta = sqrt(1 + gamma * step); ste: sign forward, tanh gradient",
+        ("scaled_tanh", "ste"),
+    )
+    gamma: float = option(0.1, "growth rate of beta for scaled_tanh (HashNet schedule)")
+    margin: float = option(0.1, "margin of the ranking loss on codes (scores h_c.h_r / b, in [-1, 1])")
+    candidate_weight: float = option(1.0, "weight of the ranking loss on codes (candidate generation)")
+    rerank_weight: float = option(1.0, "weight of the cross-entropy of float context . response code (re-rank)")
+
+    def __post_init__(self) -> None:
+        check_n_bits(self.n_bits)
+        if self.relax not in ("scaled_tanh", "ste"):
+            raise ValueError(f"BPR relax must be 'scaled_tanh' or 'ste', got {self.relax!r}")
+        if self.gamma < 0 or self.margin < 0:
+            raise ValueError(f"gamma and margin must be >= 0, got {self.gamma}, {self.margin}")
+
+
+@dataclass(frozen=True)
+class HashBertConfig:
+    """What a saved HashBert records: its heads, the DR-BERT it sits on (by path + checksum, or embedded)."""
+
+    hash: HashConfig = field(default_factory=HashConfig)
+    in_dim: int = option(384, "dense vector size of the encoder")
+    decoders: bool = option(True, "whether the heads have decoders (the reconstruction term)")
+    recipe: str = option("hash_bert", "how it was trained: hash_bert (heads on a DR-BERT) or bpr (jointly)", ("hash_bert", "bpr"))
+    encoder_path: str = option("", "the DualEncoder directory (absolute), or 'dual_encoder' when embedded")
+    encoder_checksums_sha256: str = option("", "sha256 of that directory's checksums.json, checked on load")
+    encoder_embedded: bool = option(False, "the encoder was fine-tuned and is saved inside the model directory")
+
+
+# ---------------------------------------------------------------------------------------------- HDR (issue 6)
+
+HDR_AGGREGATORS = ("trs", "trs-mv", "colbert", "gpt-mv")
+HDR_HASH_RECIPES = ("bpr", "similarity", "vae")
+
+
+@dataclass(frozen=True)
+class HdrConfig:
+    """HDR-BERT: utterances encoded one by one, their cached vectors combined by a light aggregator.
+
+    ``encoder.max_context_turns`` bounds the history (training, scoring and the incremental cache alike);
+    ``encoder.max_response_length``, ``pooling`` and ``normalize`` apply as in DR-BERT.
+    """
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    aggregator: str = option(
+        "trs-mv",
+        "trs: one pooled vector per utterance, Transformer aggregator; trs-mv: m vectors per utterance, one context "
+        "vector out; colbert: m context vectors out and m per response, MaxSim score; gpt-mv: a causal Transformer "
+        "over m vectors per utterance, read at its last position",
+        HDR_AGGREGATORS,
+    )
+    utterance_length: int = option(48, "tokens kept per utterance (32-64 in the research); long turns keep their end")
+    vectors_per_utterance: int = option(
+        5, "m: vectors kept per utterance (and per response for colbert): slot 0 is the pooled vector, then tokens 1..m-1"
+    )
+    layers: int = option(3, "aggregator Transformer layers")
+    heads: int = option(12, "aggregator attention heads (must divide the encoder's hidden size)")
+    ffn_dim: int = option(0, "aggregator feed-forward width; 0: 4 x the encoder's hidden size")
+    dropout: float = option(0.1, "dropout in the aggregator and before the merge layer")
+    shared: bool = option(False, "one encoder for utterances and responses (set from the DR-BERT it starts from)")
+    history_decay: float = option(
+        0.3, "skip path: the d-th previous turn's pooled vector is added to the context vector with a learned weight "
+        "initialised to history_decay^d (0: no skip path, the aggregator alone carries the history)"
+    )
+    temperature: float = option(0.05, "softmax temperature of the in-batch loss on cosine (or MaxSim) scores")
+
+    def __post_init__(self) -> None:
+        if self.aggregator not in HDR_AGGREGATORS:
+            raise ValueError(f"aggregator must be one of {HDR_AGGREGATORS}, got {self.aggregator!r}")
+        if not 8 <= self.utterance_length <= 512:
+            raise ValueError(f"utterance_length must be in [8, 512], got {self.utterance_length}")
+        if not 1 <= self.vectors_per_utterance <= self.utterance_length:
+            raise ValueError(f"vectors_per_utterance must be in [1, utterance_length], got {self.vectors_per_utterance}")
+        if self.layers < 1 or self.heads < 1 or self.ffn_dim < 0:
+            raise ValueError(f"need layers >= 1, heads >= 1, ffn_dim >= 0; got {self.layers}, {self.heads}, {self.ffn_dim}")
+        if not 0 <= self.history_decay < 1:
+            raise ValueError(f"history_decay must be in [0, 1), got {self.history_decay}")
+        if not 0 <= self.dropout < 1 or self.temperature <= 0:
+            raise ValueError(f"need 0 <= dropout < 1 and temperature > 0, got {self.dropout}, {self.temperature}")
+        if self.encoder.max_context_turns < 1:
+            raise ValueError("HDR needs a bounded history: max_context_turns must be >= 1")
+
+    @property
+    def slots(self) -> int:
+        """Vectors kept per utterance: 1 for ``trs``, else ``vectors_per_utterance``."""
+        return 1 if self.aggregator == "trs" else self.vectors_per_utterance
+
+    @property
+    def max_turns(self) -> int:
+        """The history bound: the newest ``max_context_turns`` utterances are kept."""
+        return self.encoder.max_context_turns
+
+
+@dataclass(frozen=True)
+class HdrInitConfig:
+    """Where an HDR run starts and how fast its new layers learn."""
+
+    dual_encoder: str = option(
+        "", "trained DR-BERT directory: its context tower encodes utterances, its response tower responses "
+        "(empty: both start from the pretrained --model)"
+    )
+    aggregator_lr: float = option(1e-3, "peak learning rate of the randomly initialised aggregator and merge layers")
+
+    def __post_init__(self) -> None:
+        if self.aggregator_lr <= 0:
+            raise ValueError(f"aggregator_lr must be > 0, got {self.aggregator_lr}")
+
+
+@dataclass(frozen=True)
+class HdrHashTrainConfig:
+    """Hashing heads on a frozen HDR model: which model, which recipe, the recipe's weights."""
+
+    hdr: str = option("", "trained HDR model directory (frozen; its vectors are encoded once and cached)")
+    recipe: str = option(
+        "bpr",
+        "bpr: margin ranking on codes + float context . codes cross-entropy; similarity: the similarity-preserving "
+        "loss alone; vae: similarity + quantization + decoder reconstruction MSE (the seed's VAELoss)",
+        HDR_HASH_RECIPES,
+    )
+    margin: float = option(0.1, "bpr: ranking margin on h_c . h_r / b")
+    candidate_weight: float = option(1.0, "bpr: weight of the ranking loss on codes")
+    rerank_weight: float = option(1.0, "bpr: weight of the float context . codes cross-entropy")
+    similarity: str = option("softmax", "similarity/vae: form of the similarity-preserving term", SIMILARITY_FORMS)
+    temperature: float = option(0.05, "similarity/vae softmax form: logits are h_c . h_r / (b * temperature)")
+    quantization_weight: float = option(0.1, "vae: weight of the quantization term mean (|h| - 1)^2")
+    reconstruction_weight: float = option(1.0, "vae: weight of the decoders' MSE to the dense vectors")
+    cache_dir: str = option("", "cache of encoded HDR vectors (default: <out>/cache)")
+    encode_batch_size: int = option(64, "batch size when encoding texts into HDR vectors")
+
+    def __post_init__(self) -> None:
+        if self.recipe not in HDR_HASH_RECIPES:
+            raise ValueError(f"recipe must be one of {HDR_HASH_RECIPES}, got {self.recipe!r}")
+        for name in ("margin", "candidate_weight", "rerank_weight", "quantization_weight", "reconstruction_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class HdrHashConfig:
+    """What a saved HDR hashing model records: its hasher (trained heads or LSH) and the frozen HDR it reads."""
+
+    hash: HashConfig = field(default_factory=HashConfig)
+    hasher: str = option("heads", "heads (trained hashing heads) or lsh (random hyperplanes)", ("heads", "lsh"))
+    in_dim: int = option(384, "dense vector size of the HDR model")
+    decoders: bool = option(False, "whether the heads have decoders")
+    recipe: str = option("", "how the heads were trained (bpr, similarity, vae); empty for lsh")
+    lsh_seed: int = option(0, "lsh: seed of the hyperplanes")
+    encoder_path: str = option("", "the HDR model directory (absolute)")
+    encoder_checksums_sha256: str = option("", "sha256 of that directory's checksums.json, checked on load")
+    encoder_embedded: bool = option(False, "always False: the HDR model is referenced, never copied")

@@ -1,7 +1,8 @@
 """RerankEvaluator: the 10-candidate protocol over any model that can score candidates.
 
 A model takes part by having ``rerank_scores(groups, batch_size=..., progress=...) -> list[(n,) array]``
-(higher = better; hashing models return negated Hamming distances). The metrics and their tie rule
+(higher = better; hashing models return negated Hamming distances): DR-BERT, HDR-BERT (cosine or
+MaxSim) and their hashing models all go through ``load_model`` and this one call. The metrics and their tie rule
 live in ``metrics.py``.
 """
 
@@ -18,6 +19,8 @@ from hashbert.evaluation.metrics import rerank_metrics
 from hashbert.sampling import seeded_subsample
 
 logger = logging.getLogger(__name__)
+
+SCORING_SUFFIX = {"symmetric": "sym", "asymmetric": "asym"}
 
 
 class RerankEvaluator:
@@ -59,11 +62,14 @@ def evaluate_rerank_models(
     max_groups: int = 0,
     seed: int = 0,
     progress: bool = False,
+    scorings: Sequence[str] = ("symmetric",),
 ) -> list[tuple[str, dict[str, float]]]:
     """Table rows ``(name, metrics)`` for the untrained base encoder (if ``zero_shot``) and each saved model.
 
     The zero-shot row uses the first saved model's text settings (truncation, pooling) when there is
-    one, so the two rows differ only in training.
+    one, so the two rows differ only in training. Hashing models (those with a ``scoring`` attribute)
+    give one row per entry of ``scorings`` (``symmetric``: Hamming; ``asymmetric``: float context . ±1
+    code), suffixed `` sym``/`` asym`` when there are several.
     """
     from hashbert.config import DualEncoderConfig, EncoderConfig
     from hashbert.data import read_rerank_groups
@@ -79,10 +85,17 @@ def evaluate_rerank_models(
     models = [load_model(d) for d in model_dirs]
     rows = []
     if zero_shot:
-        encoder = models[0].config.encoder if models else EncoderConfig(model=base_model)
+        encoders = [m.config.encoder for m in models if hasattr(m.config, "encoder")]
+        encoder = encoders[0] if encoders else EncoderConfig(model=base_model)
         base = DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True))
         rows.append((f"zero-shot {encoder.model}", evaluator(base)))
     for i, (directory, model) in enumerate(zip(model_dirs, models, strict=True)):
-        rows.append((names[i] if i < len(names) else f"DR-BERT ({directory})", evaluator(model)))
-        logger.info("%s: %s", rows[-1][0], {k: round(v, 4) for k, v in rows[-1][1].items()})
+        default = f"{getattr(model, 'row_name', 'DR-BERT')} ({directory})"  # HDR and its hashing models name themselves
+        name = names[i] if i < len(names) else default
+        for scoring in scorings if hasattr(model, "scoring") else [None]:
+            if scoring is not None:
+                model.scoring = scoring
+            suffix = f" {SCORING_SUFFIX.get(scoring, scoring)}" if scoring is not None and len(scorings) > 1 else ""
+            rows.append((name + suffix, evaluator(model)))
+            logger.info("%s: %s", rows[-1][0], {k: round(v, 4) for k, v in rows[-1][1].items()})
     return rows

@@ -88,6 +88,10 @@ class TextEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Args: input_ids, attention_mask: (B, T) int64. Returns: (B, H) float32."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        return self.pool(hidden, attention_mask)
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooling rule alone. Args: hidden (B, T, H) token vectors, attention_mask (B, T). Returns: (B, H)."""
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:

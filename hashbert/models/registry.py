@@ -12,9 +12,12 @@ from hashbert.models.serialization import model_type_of
 # type string -> "module:Class"; classes are imported only when a model of that type is loaded.
 MODEL_TYPES = {
     "dual_encoder": "hashbert.models.dual_encoder:DualEncoder",
+    "hash_bert": "hashbert.models.hash_bert:HashBert",
     "lsh": "hashbert.models.lsh:RandomHyperplaneLSH",
     "sign_hash": "hashbert.models.lsh:SignHash",
     "itq": "hashbert.models.lsh:ITQ",
+    "hdr": "hashbert.models.hdr:HdrModel",
+    "hdr_hash": "hashbert.models.hdr_hash:HdrHash",
 }
 
 

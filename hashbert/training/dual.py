@@ -62,15 +62,16 @@ def train_dual_encoder(
         "model": config_to_dict(model_config), "data": config_to_dict(data),
     }
     write_json(out_dir / "run.json", summary)
-    _plot_loss(out_dir / "loss.png", state.losses)
+    plot_loss(out_dir / "loss.png", state.losses)
     return summary
 
 
-def _plot_loss(path: Path, losses: list[float]) -> None:
+def plot_loss(path: Path, losses: list[float], title: str = "DR-BERT training loss") -> None:
+    """Plot the moving mean of a run's per-step losses to a PNG (nothing for fewer than two steps)."""
     from hashbert.evaluation.report import plot_metric_vs
 
     if len(losses) >= 2:
         window = max(1, len(losses) // 10)
         smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
         points = [(i + window, float(v)) for i, v in enumerate(smooth)]
-        plot_metric_vs(path, {"in-batch loss": points}, "step", "loss (moving mean)", "DR-BERT training loss")
+        plot_metric_vs(path, {"in-batch loss": points}, "step", "loss (moving mean)", title)

@@ -1,0 +1,202 @@
+"""Hashing methods side by side on the re-rank protocol: DR-BERT (float) first, then every method x bits.
+
+Every method is scored on the same test groups from dense DR-BERT vectors encoded once (cached by
+fingerprint), except models that carry their own fine-tuned encoder (BPR, unfrozen Hash-BERT), which
+encode the test texts themselves. Each hashing row comes twice: ``sym`` (negated Hamming distance;
+equal distances stay tied and count against the positives, never broken by a float score) and
+``asym`` (float context . ±1 response code; the response side stays binary). Bytes per response are
+``n_bits / 8`` for codes and ``4 * dim`` for the float row; retention is R10@1 over the float row's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hashbert.evaluation.metrics import rerank_metrics
+from hashbert.models.code_scoring import SCORING_MODES, VectorHasher, dense_scores, hasher_scores, index_groups
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BITS = (128, 256, 512, 1024, 2048, 4096)
+EXTRA_COLUMNS = (("bytes/response", ",.0f"), ("retention", ".1%"))
+CSV_COLUMNS = ("R10@1", "R10@2", "R10@5", "MRR", "P@1", "MAP", "bytes/response", "retention", "n_bits")
+
+
+class VectorRerankEvaluator:
+    """Re-rank metrics of a ``VectorHasher`` on groups whose dense vectors are already computed.
+
+    Args:
+        groups: ``RerankGroup``s.
+        context_vecs: (n_contexts, dim) float32 vectors of ``index_groups(groups).contexts``.
+        response_vecs: (n_responses, dim) float32 vectors of ``index_groups(groups).responses``.
+        scoring: ``symmetric`` or ``asymmetric``.
+    """
+
+    primary_metric = "R10@1"
+    greater_is_better = True
+
+    def __init__(self, groups: Sequence, context_vecs: np.ndarray, response_vecs: np.ndarray, scoring: str = "symmetric"):
+        if scoring not in SCORING_MODES:
+            raise ValueError(f"scoring must be one of {SCORING_MODES}, got {scoring!r}")
+        self.index = index_groups(groups)
+        self.labels = [np.asarray(g.labels) for g in groups]
+        self.context_vecs, self.response_vecs, self.scoring = context_vecs, response_vecs, scoring
+
+    def __call__(self, hasher: VectorHasher) -> dict[str, float]:
+        started = time.perf_counter()
+        scores = hasher_scores(hasher, self.context_vecs, self.response_vecs, self.index, self.scoring)
+        return {**rerank_metrics(scores, self.labels), "seconds": time.perf_counter() - started}
+
+
+def _hash_rows(name: str, hasher: VectorHasher, evaluators: dict[str, VectorRerankEvaluator], method: str) -> list:
+    rows = []
+    for scoring, evaluator in evaluators.items():
+        metrics = evaluator(hasher)
+        metrics.update({"bytes/response": hasher.n_bits / 8, "n_bits": hasher.n_bits})
+        rows.append((f"{name} {scoring[:3]}", metrics, method + " " + scoring[:3]))
+        logger.info("%s: R10@1 %.4f", rows[-1][0], metrics["R10@1"])
+    return rows
+
+
+def _default_name(model: Any) -> str:
+    recipe = getattr(model.config, "recipe", "hash_bert")
+    return f"{'BPR' if recipe == 'bpr' else 'Hash-BERT'}({model.n_bits})"
+
+
+def evaluate_hashing(
+    test_path: str | Path,
+    dual_encoder_dir: str | Path,
+    bits: Sequence[int] = DEFAULT_BITS,
+    model_dirs: Sequence[str | Path] = (),
+    names: Sequence[str] = (),
+    cache_dir: str | Path | None = None,
+    max_groups: int = 0,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> list[tuple[str, dict[str, float], str]]:
+    """Rows ``(name, metrics, method)``: the float DR-BERT, LSH and sign baselines, then each saved model.
+
+    Args:
+        test_path: test file (groups of candidates).
+        dual_encoder_dir: the trained DR-BERT: its vectors feed LSH, sign, ITQ and frozen Hash-BERT heads.
+        bits: code lengths of the LSH rows.
+        model_dirs: saved ``hash_bert`` (Hash-BERT, BPR) and ``itq``/``lsh``/``sign_hash`` models.
+        names: row names for ``model_dirs`` (default: method and bits).
+        cache_dir: cache of the test vectors (None: no cache).
+        max_groups: evaluate a seeded subsample of this many contexts (0: all).
+        seed: seed of that subsample and of the LSH hyperplanes.
+
+    Returns:
+        Rows in table order; ``metrics`` has the re-rank metrics (fractions), ``bytes/response``,
+        ``n_bits`` and ``retention`` (R10@1 / the float row's R10@1); ``method`` labels the plot line.
+    """
+    from hashbert.data import read_rerank_groups
+    from hashbert.models.dual_encoder import DualEncoder
+    from hashbert.models.hash_bert import HashBert, encoder_fingerprint, resolve_encoder_dir
+    from hashbert.models.lsh import RandomHyperplaneLSH, SignHash
+    from hashbert.models.registry import load_model
+    from hashbert.models.vector_cache import group_vectors
+
+    if len(names) > len(model_dirs):
+        raise ValueError(f"{len(names)} names given for {len(model_dirs)} models")
+    groups = read_rerank_groups(test_path)
+    if max_groups and max_groups < len(groups):
+        keep = np.random.default_rng(seed).choice(len(groups), max_groups, replace=False)
+        groups = [groups[i] for i in sorted(keep)]
+    index = index_groups(groups)
+    labels = [np.asarray(g.labels) for g in groups]
+    params = {"max_groups": max_groups, "seed": seed}
+
+    def vectors_of(model: Any, model_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+        return group_vectors(model, model_dir, index, {"test": test_path}, params, cache_dir, batch_size, progress)
+
+    dual = DualEncoder.load(dual_encoder_dir)
+    context_vecs, response_vecs = vectors_of(dual, Path(dual_encoder_dir))
+    float_metrics = rerank_metrics(dense_scores(context_vecs, response_vecs, index), labels)
+    float_metrics.update({"bytes/response": 4.0 * dual.dim, "n_bits": 32.0 * dual.dim})
+    rows = [("DR-BERT (float)", float_metrics, "DR-BERT float")]
+
+    def evaluators(ctx: np.ndarray, resp: np.ndarray) -> dict[str, VectorRerankEvaluator]:
+        return {s: VectorRerankEvaluator(groups, ctx, resp, s) for s in SCORING_MODES}
+
+    on_dual = evaluators(context_vecs, response_vecs)
+    for n_bits in bits:
+        rows += _hash_rows(f"DR-BERT+LSH({n_bits})", RandomHyperplaneLSH(dual.dim, n_bits, seed), on_dual, "LSH")
+    rows += _hash_rows(f"DR-BERT+sign({dual.dim})", SignHash(dual.dim), on_dual, "sign")
+    dual_sha = encoder_fingerprint(dual_encoder_dir)
+    for i, directory in enumerate(model_dirs):
+        model = load_model(directory)
+        if not isinstance(model, HashBert):  # ITQ, LSH, sign: hashers over the DR-BERT vectors
+            label = names[i] if i < len(names) else f"DR-BERT+{type(model).__name__}({model.n_bits})"
+            rows += _hash_rows(label, model, on_dual, type(model).__name__)
+            continue
+        label = names[i] if i < len(names) else _default_name(model)
+        if model.config.encoder_embedded or model.config.encoder_checksums_sha256 != dual_sha:  # its own encoder
+            evals = evaluators(*vectors_of(model.dual_encoder, resolve_encoder_dir(model.config, Path(directory))))
+        else:
+            evals = on_dual
+        rows += _hash_rows(label, model.heads, evals, label.split("(")[0])
+    for _, metrics, _ in rows:
+        metrics["retention"] = metrics["R10@1"] / float_metrics["R10@1"] if float_metrics["R10@1"] else float("nan")
+    return rows
+
+
+def with_retention(rows: Sequence[tuple[str, dict[str, float]]], reference: str) -> list[tuple[str, dict[str, float]]]:
+    """Copy of ``rows`` with ``retention`` = R10@1 / that of the row named ``reference`` (e.g. the seed's DR-BERT)."""
+    base = next((m.get("R10@1") for n, m in rows if n == reference), None)
+    return [(n, {**m, "retention": m["R10@1"] / base} if base and "R10@1" in m else dict(m)) for n, m in rows]
+
+
+def plot_series(rows: Sequence[tuple[str, dict[str, float], str]], bits: Sequence[int]) -> dict[str, list]:
+    """R10@1 against bits, one series per method (and scoring); the float row as a flat reference line."""
+    series: dict[str, list] = {}
+    for name, metrics, method in rows:
+        if method == "DR-BERT float":
+            series[name] = [(float(b), metrics["R10@1"]) for b in bits]
+        else:
+            series.setdefault(method, []).append((float(metrics["n_bits"]), metrics["R10@1"]))
+    return series
+
+
+def write_hashing_report(
+    test_path: str | Path, dual_encoder_dir: str | Path, out_dir: str | Path, bits: Sequence[int] = DEFAULT_BITS,
+    model_dirs: Sequence[str | Path] = (), names: Sequence[str] = (), cache_dir: str | Path | None = None,
+    max_groups: int = 0, seed: int = 0, batch_size: int = 64, progress: bool = False,
+    seed_rows: Sequence[tuple[str, dict[str, float]]] = (),
+) -> tuple[list[tuple[str, dict[str, float]]], list[tuple[str, dict[str, float]]]]:
+    """``evaluate_hashing``, then write ``hashing.csv``, ``hashing.json``, ``hashing.md`` and ``hashing.png``.
+
+    Args:
+        seed_rows: the seed's rows (``report.load_seed_rows(2)``), given a retention against its
+            ``DR-BERT`` row and written beneath ours in ``hashing.md``.
+
+    Returns:
+        Our rows and the seed's rows, as ``(name, metrics)``.
+    """
+    from hashbert.evaluation.report import markdown_table, plot_metric_vs, write_results_csv, write_results_json
+    from hashbert.io import atomic_write
+
+    out_dir = Path(out_dir)
+    full = evaluate_hashing(
+        test_path, dual_encoder_dir, bits, model_dirs, names, cache_dir, max_groups, seed, batch_size, progress
+    )
+    rows = [(name, metrics) for name, metrics, _ in full]
+    seed_rows = with_retention(seed_rows, "DR-BERT")
+    write_results_csv(out_dir / "hashing.csv", rows, CSV_COLUMNS)
+    write_results_json(out_dir / "hashing.json", rows)
+    text = markdown_table(rows, extra_columns=EXTRA_COLUMNS)
+    if seed_rows:
+        text += "\nThe seed's table (retention against its DR-BERT row):\n\n" + markdown_table(seed_rows, extra_columns=EXTRA_COLUMNS[1:])
+    with atomic_write(out_dir / "hashing.md", "w") as handle:
+        handle.write(text)
+    all_bits = sorted({int(m["n_bits"]) for _, m, method in full if method != "DR-BERT float"})
+    plot_metric_vs(out_dir / "hashing.png", plot_series(full, all_bits), "bits per response", "R10@1",
+                   "R10@1 against code length (sym: Hamming, asy: float context . code)", logx=True)
+    return rows, seed_rows

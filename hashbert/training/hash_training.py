@@ -1,0 +1,190 @@
+"""Train Hash-BERT's hashing heads on a trained DR-BERT (frozen: on cached vectors; or with its top layers).
+
+Frozen (the default): the training pairs are encoded once with the DR-BERT and cached (``vector_cache``:
+a fingerprint of model, data and selection guards against stale vectors), then the heads train on
+the vectors with the shared ``Trainer``; each step costs a few small matrix products, so this is fast
+on a CPU. With ``unfreeze_layers > 0`` the top layers of both towers train with the heads on text,
+as slowly as DR-BERT itself; the fine-tuned encoder is then saved inside the model directory.
+
+References: Hash-BERT (arXiv 2012.09647) sec. 3-4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hashbert.config import (
+    DataConfig,
+    HashBertConfig,
+    HashConfig,
+    HashEncoderConfig,
+    HashLossConfig,
+    TrainConfig,
+    config_to_dict,
+)
+from hashbert.evaluation.hashing import VectorRerankEvaluator
+from hashbert.io import write_json
+from hashbert.losses.hash_bert import HashBertLoss
+from hashbert.models.code_scoring import code_stats, codes_of, index_groups
+from hashbert.models.dual_encoder import DualEncoder
+from hashbert.models.hash_bert import HashBert, referencing
+from hashbert.models.hash_heads import HashHeads
+from hashbert.models.lsh import ITQ
+from hashbert.models.vector_cache import group_vectors, pair_vectors
+from hashbert.training.dual import load_training_pairs, load_valid_evaluator
+from hashbert.training.schedules import bpr_beta
+from hashbert.training.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+
+class StepLoss:
+    """``compute_loss`` for the Trainer that also knows the step (for beta) and records the loss parts.
+
+    Args:
+        loss_at: ``(batch, step) -> scalar``.
+        loss_module: a loss with ``last_parts``, read after every call.
+    """
+
+    def __init__(self, loss_at: Callable[[Any, int], torch.Tensor], loss_module: nn.Module) -> None:
+        self.loss_at, self.loss_module = loss_at, loss_module
+        self.trainer: Trainer | None = None
+        self.parts: list[dict[str, float]] = []
+
+    def __call__(self, batch: Any) -> torch.Tensor:
+        loss = self.loss_at(batch, self.trainer.state.step if self.trainer else 0)
+        self.parts.append(dict(getattr(self.loss_module, "last_parts", {})))
+        return loss
+
+    def summary(self, windows: int = 20) -> list[dict[str, float]]:
+        """The recorded parts averaged over ``windows`` equal spans of the steps of this call."""
+        if not self.parts:
+            return []
+        spans = np.array_split(np.arange(len(self.parts)), min(windows, len(self.parts)))
+        return [
+            {"step_end": int(span[-1]) + 1, **{k: float(np.mean([self.parts[i][k] for i in span])) for k in self.parts[span[0]]}}
+            for span in spans
+        ]
+
+
+def beta_for(config: HashConfig, step: int) -> float:
+    """The ``tanh(beta h)`` scale at ``step`` (only ``scaled_tanh`` uses it)."""
+    return bpr_beta(step, config.gamma) if config.relax == "scaled_tanh" else 1.0
+
+
+def fit_hashing(
+    trained: nn.Module, model: HashBert, step_loss: StepLoss, examples: Sequence, collate: Callable, train: TrainConfig,
+    out_dir: Path, evaluator: Callable | None, dedupe_key: Callable | None, extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Run the shared Trainer on ``trained`` (heads, or the whole model), save ``model`` and ``run.json``.
+
+    Returns: the run summary (also in ``out_dir/run.json``).
+    """
+    trainer = Trainer(trained, step_loss, examples, collate, train, out_dir, evaluator=evaluator, dedupe_key=dedupe_key)
+    step_loss.trainer = trainer
+    state = trainer.fit()
+    model.save(out_dir / "model")
+    summary = {**trainer.summary(), **extra, "loss_parts": step_loss.summary(), "n_bits": model.n_bits}
+    summary["state"].pop("losses", None)  # the curve is in loss_parts, averaged
+    write_json(out_dir / "run.json", summary)
+    logger.info("trained %d steps in %.0f s; model saved to %s", state.step, state.seconds, out_dir / "model")
+    return summary
+
+
+def train_hash_heads(
+    hash_config: HashConfig, loss_config: HashLossConfig, encoder: HashEncoderConfig, data: DataConfig,
+    train: TrainConfig, out_dir: str | Path,
+) -> dict[str, Any]:
+    """Train Hash-BERT heads on ``encoder.dual_encoder`` and save the HashBert to ``out_dir/model``.
+
+    ``out_dir`` also holds the resumable checkpoints, ``run.json`` (configs, pairs, time, loss parts
+    over time, validation metrics, code statistics) and, unless ``encoder.cache_dir`` says otherwise,
+    the vector cache.
+    """
+    if not encoder.dual_encoder:
+        raise ValueError("--dual-encoder is required: the trained DR-BERT directory")
+    if not data.train:
+        raise ValueError("--train is required")
+    if hash_config.init == "itq" and hash_config.hidden:
+        raise ValueError(f"--init itq sets linear heads: use --hidden 0 (got {hash_config.hidden}) or --init random")
+    dual = DualEncoder.load(encoder.dual_encoder)
+    pairs, _ = load_training_pairs(data, dual.config.encoder.max_context_turns, train.seed)
+    torch.manual_seed(train.seed)
+    heads = HashHeads(hash_config, dual.dim, decoders=loss_config.reconstruction_weight > 0)
+    model = HashBert(HashBertConfig(hash=hash_config, in_dim=dual.dim, decoders=heads.has_decoders), dual, heads)
+    extra = {
+        "pairs": len(pairs), "hash": config_to_dict(hash_config), "loss": config_to_dict(loss_config),
+        "encoder": config_to_dict(encoder), "data": config_to_dict(data),
+    }
+    run = _train_joint if encoder.unfreeze_layers else _train_on_vectors
+    return run(model, HashBertLoss(loss_config), pairs, encoder, data, train, Path(out_dir), extra)
+
+
+def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra) -> dict[str, Any]:
+    """Heads and the top ``encoder.unfreeze_layers`` layers together, on text; the encoder is embedded."""
+    if model.config.hash.init == "itq":
+        raise ValueError("--init itq needs the cached vectors of a frozen encoder; use --init random with --unfreeze-layers")
+    model.config = dataclasses.replace(model.config, encoder_embedded=True)
+    model.trainable_encoder_layers(encoder.unfreeze_layers)
+    hash_config = model.config.hash
+
+    def joint_loss(batch, step):
+        context_vecs, response_vecs, out = model(**batch, beta=beta_for(hash_config, step))
+        return loss(**vars(out), context_vecs=context_vecs, response_vecs=response_vecs)
+
+    valid = load_valid_evaluator(data, train.seed, encoder.encode_batch_size)
+    return fit_hashing(
+        model, model, StepLoss(joint_loss, loss), pairs, model.collate, train, out_dir, valid,
+        lambda pair: pair.response, extra,
+    )
+
+
+def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra) -> dict[str, Any]:
+    """The heads alone on cached DR-BERT vectors of ``pairs`` (and of the validation groups)."""
+    dual, heads, hash_config = model.dual_encoder, model.heads, model.config.hash
+    dual_dir = Path(encoder.dual_encoder)
+    cache_dir = Path(encoder.cache_dir) if encoder.cache_dir else out_dir / "cache"
+    selection = {"expansion": data.expansion, "max_train_pairs": data.max_train_pairs, "seed": train.seed,
+                 "max_context_turns": dual.config.encoder.max_context_turns}
+    context_np, response_np = pair_vectors(
+        dual, dual_dir, pairs, {"train": data.train}, selection, cache_dir, encoder.encode_batch_size, train.progress
+    )
+    evaluator = None
+    valid = load_valid_evaluator(data, train.seed, encoder.encode_batch_size)
+    if valid is not None:
+        index = index_groups(valid.groups)
+        params = {"max_valid_groups": data.max_valid_groups, "seed": train.seed}
+        vecs = group_vectors(dual, dual_dir, index, {"valid": data.valid}, params, cache_dir, encoder.encode_batch_size)
+        evaluator = VectorRerankEvaluator(valid.groups, *vecs)
+    if hash_config.init == "itq":
+        itq = ITQ(hash_config.n_bits, seed=train.seed).fit(context_np, response_np)
+        heads.init_linear(itq.projection, itq.context_mean, itq.response_mean)
+        if evaluator is not None:
+            extra["init_validation"] = evaluator(heads)
+            logger.info("ITQ initialisation: validation %s", {k: round(v, 4) for k, v in extra["init_validation"].items()})
+    context_t, response_t = torch.from_numpy(context_np), torch.from_numpy(response_np)
+
+    def heads_loss(batch, step):
+        out = heads(batch["context_vecs"], batch["response_vecs"], beta_for(hash_config, step))
+        return loss(**vars(out), context_vecs=batch["context_vecs"], response_vecs=batch["response_vecs"])
+
+    def collate(indices: list[int]) -> dict[str, torch.Tensor]:
+        rows = torch.as_tensor(indices)
+        return {"context_vecs": context_t[rows], "response_vecs": response_t[rows]}
+
+    model.config = referencing(model.config, dual_dir)
+    summary = fit_hashing(
+        heads, model, StepLoss(heads_loss, loss), list(range(len(pairs))), collate, train, out_dir, evaluator,
+        lambda i: pairs[i].response, extra,
+    )
+    summary["train_code_stats"] = code_stats(codes_of(heads.response_hash_vectors(response_np)), hash_config.n_bits)
+    write_json(out_dir / "run.json", summary)
+    return summary

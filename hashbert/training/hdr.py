@@ -1,0 +1,96 @@
+"""Train HDR-BERT from corpus files: read, subsample, fit, save, report (the DR-BERT run's twin).
+
+The pairs, their subsample, the validation evaluator, the trainer, checkpoints and resume are those
+of ``training.dual``, so an HDR model and DR-BERT trained with the same flags see the same data. The
+only difference in optimisation: the randomly initialised aggregator learns at ``aggregator_lr``
+while the encoders (which start trained) keep ``--lr``.
+
+References: HDR (ACM TOIS 2023) sec. 3-4.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hashbert.config import DataConfig, HdrConfig, HdrInitConfig, TrainConfig, config_to_dict
+from hashbert.io import write_json
+from hashbert.losses.in_batch import InBatchSoftmaxLoss
+from hashbert.losses.maxsim import MaxSimInBatchLoss
+from hashbert.models.hdr import HdrModel
+from hashbert.training.dual import load_training_pairs, load_valid_evaluator, plot_loss
+from hashbert.training.schedules import warmup_linear_scheduler
+from hashbert.training.trainer import Trainer, _param_groups
+
+logger = logging.getLogger(__name__)
+
+
+class HdrTrainer(Trainer):
+    """The shared ``Trainer`` with two learning rates: ``config.lr`` for the encoders, ``aggregator_lr`` for the rest.
+
+    Args:
+        *args, **kwargs: as ``Trainer`` (the model must be an ``HdrModel``).
+        aggregator_lr: peak learning rate of the aggregator (same warm-up and decay as the encoders).
+    """
+
+    def __init__(self, *args, aggregator_lr: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        model, config = self.model, self.config
+        encoders = nn.ModuleList([model.utterance_encoder, model.response_encoder])  # shared towers counted once
+        groups = _param_groups(encoders, config.weight_decay) + [
+            {**group, "lr": aggregator_lr} for group in _param_groups(model.aggregator, config.weight_decay)
+        ]
+        self.optimizer = torch.optim.AdamW(groups, lr=config.lr)
+        warmup = math.ceil(config.warmup_ratio * self.total_steps)
+        self.scheduler = warmup_linear_scheduler(self.optimizer, self.total_steps, warmup)
+
+
+def hdr_loss(model: HdrModel) -> Callable[[dict], torch.Tensor]:
+    """``batch -> scalar``: in-batch softmax on cosine scores (``MaxSim`` scores for colbert), at the config's temperature."""
+    temperature = model.config.temperature
+    if model.multi_vector:
+        late = MaxSimInBatchLoss(temperature)
+        return lambda batch: late(*model(**batch))
+    single = InBatchSoftmaxLoss(temperature)
+
+    def loss(batch: dict) -> torch.Tensor:
+        context, _, response, _ = model(**batch)  # (B, 1, H) each
+        return single(context[:, 0], response[:, 0])
+
+    return loss
+
+
+def train_hdr(
+    model_config: HdrConfig, init: HdrInitConfig, data: DataConfig, train: TrainConfig, out_dir: str | Path
+) -> dict[str, Any]:
+    """Fit an HDR model on ``data.train`` and save it to ``out_dir/model``; returns the run summary.
+
+    ``out_dir`` also holds the resumable checkpoints (rerun the same command to continue),
+    ``run.json`` (configs, data sizes, loss curve, validations) and ``loss.png``.
+    """
+    if not data.train:
+        raise ValueError("--train is required")
+    out_dir = Path(out_dir)
+    pairs, report = load_training_pairs(data, model_config.max_turns, train.seed)
+    logger.info("training %s on %d pairs from %s", model_config.aggregator, len(pairs), data.train)
+    torch.manual_seed(train.seed)  # the aggregator's initialisation
+    model = HdrModel.build(model_config, init.dual_encoder)
+    trainer = HdrTrainer(
+        model, hdr_loss(model), pairs, model.collate, train, out_dir, evaluator=load_valid_evaluator(data, train.seed),
+        dedupe_key=lambda pair: pair.response, aggregator_lr=init.aggregator_lr,
+    )
+    state = trainer.fit()
+    model.save(out_dir / "model")
+    summary = {
+        **trainer.summary(), "pairs": len(pairs), "skipped_lines": len(report.errors),
+        "model": config_to_dict(model.config), "init": config_to_dict(init), "data": config_to_dict(data),
+    }
+    write_json(out_dir / "run.json", summary)
+    plot_loss(out_dir / "loss.png", state.losses, f"{model.row_name} training loss")
+    return summary
