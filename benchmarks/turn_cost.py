@@ -29,8 +29,6 @@ import csv
 import logging
 import os
 import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +36,7 @@ import torch
 
 from hashbert.config import HDR_AGGREGATORS, HdrConfig
 from hashbert.data import read_rerank_groups
+from hashbert.evaluation.full_rank import median_ms
 from hashbert.evaluation.report import markdown_table, plot_metric_vs
 from hashbert.io import atomic_write
 from hashbert.models.dual_encoder import DualEncoder
@@ -91,17 +90,6 @@ def load_dialogues(path: Path, turns: int, count: int, seed: int) -> list[tuple[
         raise ValueError(f"only {len(dialogues)} test dialogues have {turns} turns, {count} asked")
     keep = np.random.default_rng(seed).choice(len(dialogues), count, replace=False)
     return [dialogues[i] for i in sorted(keep)]
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall-clock milliseconds of ``fn`` over ``repeats`` runs after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times)
 
 
 @torch.inference_mode()

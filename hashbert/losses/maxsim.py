@@ -8,10 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.models.hdr_aggregators import maxsim
 
 
-class MaxSimInBatchLoss(nn.Module):
+class MaxSimInBatchLoss(InBatchSoftmaxLoss):
     """Each context must pick its own response, by ``maxsim`` score, among all responses of the batch.
 
     With one vector per side this is ``InBatchSoftmaxLoss`` (the dot product).
@@ -20,13 +21,7 @@ class MaxSimInBatchLoss(nn.Module):
         temperature: logits are ``maxsim / temperature``.
     """
 
-    def __init__(self, temperature: float = 0.05) -> None:
-        super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.temperature = temperature
-
-    def forward(
+    def forward(  # type: ignore[override]
         self, context_vecs: torch.Tensor, context_mask: torch.Tensor, response_vecs: torch.Tensor,
         response_mask: torch.Tensor,
     ) -> torch.Tensor:
