@@ -31,7 +31,7 @@ class FullRankSettings:
         test: test file (groups); the first positive of each group is its gold.
         train: training file; a sample of its contexts fits ITQ (unsupervised, training data only).
         bits: code lengths for LSH and ITQ.
-        hash_models: saved Hash-BERT directories (their heads hash the DR-BERT vectors).
+        hash_models: saved Hash-BERT/BPR directories (heads on the DR-BERT vectors, or on their own encoder's).
         candidates: l of the two-stage search (Hamming top-l re-ranked by float context . ±1 code).
         max_queries: seeded subsample of test contexts (0 = all).
         itq_contexts: training contexts encoded to fit ITQ.
@@ -56,25 +56,30 @@ class FullRankSettings:
     timed_contexts: int = 10
 
 
-def _encode_cached(model, settings: FullRankSettings, role: str, texts: Sequence, files: dict, params: dict) -> np.ndarray:
-    """Vectors of ``texts`` from the cache, or encoded and cached (keyed by model, ``files`` and ``params``)."""
+def _encode_cached(
+    model, model_dir: str | Path, settings: FullRankSettings, role: str, texts: Sequence, files: dict, params: dict
+) -> np.ndarray:
+    """Vectors of ``texts`` from the cache, or encoded and cached (keyed by ``model_dir``, ``files`` and ``params``)."""
     from hashbert.models.vector_cache import cached_arrays, vector_fingerprint
 
     if not texts:
         return np.zeros((0, model.dim), dtype=np.float32)
     encode = model.encode_contexts if "context" in role else model.encode_responses
-    fingerprint = vector_fingerprint(settings.model, files, {"role": role, "n": len(texts), **params})
+    fingerprint = vector_fingerprint(model_dir, files, {"role": role, "n": len(texts), **params})
     return cached_arrays(settings.cache_dir, fingerprint, lambda: {"vectors": encode(texts, progress=True)})["vectors"]
 
 
-def _pool_vectors(model, settings: FullRankSettings, pool_file_rows: int, pool: list[str]) -> np.ndarray:
-    """The pool file's vectors (cached on their own, reusable by benchmarks) then those of added golds."""
-    file_vecs = _encode_cached(model, settings, "pool", pool[:pool_file_rows], {"pool": settings.pool}, {})
+def _query_and_pool_vectors(model, model_dir: str | Path, settings: FullRankSettings, queries, pool_file_rows: int):
+    """(test context vectors, pool vectors): the pool file's vectors are cached on their own (reusable by
+    benchmarks), then those of the added golds."""
+    subsample = {"max_queries": settings.max_queries, "seed": settings.seed}
+    contexts = _encode_cached(model, model_dir, settings, "test-contexts", queries.contexts, {"test": settings.test}, subsample)
+    file_vecs = _encode_cached(model, model_dir, settings, "pool", queries.pool[:pool_file_rows], {"pool": settings.pool}, {})
     extra = _encode_cached(
-        model, settings, "gold-responses", pool[pool_file_rows:], {"pool": settings.pool, "test": settings.test},
-        {"max_queries": settings.max_queries, "seed": settings.seed},
+        model, model_dir, settings, "gold-responses", queries.pool[pool_file_rows:],
+        {"pool": settings.pool, "test": settings.test}, subsample,
     )
-    return np.concatenate([file_vecs, extra])
+    return contexts, np.concatenate([file_vecs, extra])
 
 
 def _training_contexts(settings: FullRankSettings) -> list[tuple[str, ...]]:
@@ -83,20 +88,29 @@ def _training_contexts(settings: FullRankSettings) -> list[tuple[str, ...]]:
     return [pair.context for pair in seeded_subsample(read_training_pairs(settings.train), settings.itq_contexts, settings.seed)]
 
 
-def _hashers(settings: FullRankSettings, dim: int, train_context_vecs: np.ndarray | None, pool_vecs: np.ndarray):
-    """(name, hasher) for every LSH/ITQ code length and every Hash-BERT model."""
+def _hashers(settings: FullRankSettings, vectors: tuple[np.ndarray, np.ndarray], train_context_vecs, queries, pool_rows):
+    """(name, hasher, (context vectors, pool vectors)) for every LSH/ITQ code length and every hashing model.
+
+    LSH, ITQ and Hash-BERT heads hash the DR-BERT's vectors; a model that carries its own encoder (BPR, or
+    Hash-BERT with unfrozen layers) hashes the vectors of that encoder, encoded once and cached like the DR-BERT's.
+    """
     from hashbert.models.lsh import ITQ, RandomHyperplaneLSH
 
+    pool_vecs = vectors[1]
     for bits in settings.bits:
-        yield f"LSH({bits})", RandomHyperplaneLSH(dim, bits, settings.seed)
+        yield f"LSH({bits})", RandomHyperplaneLSH(pool_vecs.shape[1], bits, settings.seed), vectors
         if train_context_vecs is not None:
             sample = np.random.default_rng(settings.seed).choice(len(pool_vecs), len(train_context_vecs), replace=False)
-            yield f"ITQ({bits})", ITQ(bits, seed=settings.seed).fit(train_context_vecs, pool_vecs[np.sort(sample)])
+            yield f"ITQ({bits})", ITQ(bits, seed=settings.seed).fit(train_context_vecs, pool_vecs[np.sort(sample)]), vectors
     for directory in settings.hash_models:
         from hashbert.models.hash_bert import HashBert  # only needed (and imported) for Hash-BERT rows
 
-        heads = HashBert.load(directory).heads
-        yield f"Hash-BERT({heads.n_bits})", heads
+        model = HashBert.load(directory)
+        name = f"{'BPR' if model.config.recipe == 'bpr' else 'Hash-BERT'}({model.heads.n_bits})"
+        own = vectors
+        if model.config.encoder_embedded:
+            own = _query_and_pool_vectors(model.dual_encoder, directory, settings, queries, pool_rows)
+        yield name, model.heads, own
 
 
 def run_full_rank(settings: FullRankSettings) -> list[Row]:
@@ -108,26 +122,22 @@ def run_full_rank(settings: FullRankSettings) -> list[Row]:
     pool_file = list(dict.fromkeys(read_response_pool(settings.pool)))
     queries = build_queries(pool_file, read_rerank_groups(settings.test), settings.add_gold, settings.max_queries, settings.seed)
     logger.info("full rank: %d queries over a pool of %d responses", len(queries.gold), len(queries.pool))
-    context_vecs = _encode_cached(
-        model, settings, "test-contexts", queries.contexts, {"test": settings.test},
-        {"max_queries": settings.max_queries, "seed": settings.seed},
-    )
-    pool_vecs = _pool_vectors(model, settings, len(pool_file), queries.pool)
+    context_vecs, pool_vecs = _query_and_pool_vectors(model, settings.model, settings, queries, len(pool_file))
     timed = queries.contexts[: settings.timed_contexts]
     encode_ms = median_ms(lambda: [model.encode_contexts([c]) for c in timed], repeats=3) / len(timed)
     train_context_vecs = None
     if settings.train:
         train_context_vecs = _encode_cached(
-            model, settings, "train-contexts", _training_contexts(settings), {"train": settings.train},
+            model, settings.model, settings, "train-contexts", _training_contexts(settings), {"train": settings.train},
             {"itq_contexts": settings.itq_contexts, "seed": settings.seed},
         )
     common = {"encode ms/context": encode_ms, "queries": float(len(queries.gold)), "pool": float(len(queries.pool))}
     rows: list[Row] = [("DR-BERT (float)", {**evaluate_float(context_vecs, pool_vecs, queries.gold), **common})]
-    for name, hasher in _hashers(settings, pool_vecs.shape[1], train_context_vecs, pool_vecs):
-        hash_ms = median_ms(lambda h=hasher: h.context_hash_vectors(context_vecs[:1]), repeats=5)
+    hashers = _hashers(settings, (context_vecs, pool_vecs), train_context_vecs, queries, len(pool_file))
+    for name, hasher, (contexts, pool) in hashers:
+        hash_ms = median_ms(lambda h=hasher, c=contexts: h.context_hash_vectors(c[:1]), repeats=5)
         plain, reranked = evaluate_codes(
-            hasher.context_hash_vectors(context_vecs), hasher.response_hash_vectors(pool_vecs), queries.gold,
-            settings.candidates,
+            hasher.context_hash_vectors(contexts), hasher.response_hash_vectors(pool), queries.gold, settings.candidates
         )
         extra = {**common, "encode ms/context": encode_ms + hash_ms}
         rows.append((name, {**plain, **extra}))
