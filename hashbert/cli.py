@@ -115,6 +115,7 @@ def cmd_evaluate_fullrank(args: argparse.Namespace) -> int:
         model=args.model, pool=args.pool, test=args.test, train=args.train or "",
         bits=tuple(int(b) for b in args.bits.split(",")), hash_models=tuple(args.hash_model or ()),
         candidates=args.candidates, max_queries=args.max_queries, itq_contexts=args.itq_contexts,
+        float_rerank=args.float_rerank,
         add_gold=args.add_gold, cache_dir=args.cache_dir, seed=args.seed,
     )
     rows = run_full_rank(settings)
@@ -457,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-queries", type=int, default=0, help="seeded subsample of test contexts (default: all)")
     p.add_argument("--itq-contexts", type=int, default=5000, help="training contexts encoded to fit ITQ (default: %(default)s)")
     p.add_argument("--add-gold", action=argparse.BooleanOptionalAction, default=True, help="add test golds missing from the pool (default: on)")
+    p.add_argument(
+        "--float-rerank", action=argparse.BooleanOptionalAction, default=False,
+        help="also re-rank the Hamming candidates against stored float response vectors (default: off)",
+    )
     p.add_argument("--cache-dir", default="runs/cache", help="cache of encoded vectors, keyed by model and data (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of LSH, ITQ and subsamples (default: 0)")
     p.add_argument("--csv", help="also write the table as CSV here")

@@ -168,31 +168,40 @@ def evaluate_float(context_vecs: np.ndarray, pool_vecs: np.ndarray, gold: np.nda
 
 
 def evaluate_codes(
-    context_hash: np.ndarray, pool_hash: np.ndarray, gold: np.ndarray, candidates: int = 1000, k: int = 1000
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Hamming search over the pool's codes, without and with the float re-rank of the top ``candidates``.
+    context_hash: np.ndarray, pool_hash: np.ndarray, gold: np.ndarray, candidates: int = 1000, k: int = 1000,
+    float_vectors: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[tuple[str, dict[str, float]]]:
+    """Hamming search over the pool's codes, without and with the re-rank of the top ``candidates``.
 
     Args:
         context_hash: (nq, b) continuous context outputs (their signs are the query codes; the values
-            are the float side of the re-rank, BPR style).
+            are the float side of the re-rank against codes, BPR style).
         pool_hash: (N, b) continuous response outputs (only their signs are kept: the index is binary).
-    Returns: (metrics without re-rank, metrics with re-rank).
+        float_vectors: optional (context vectors (nq, d), pool vectors (N, d)): adds a second re-rank of the
+            same candidates against stored float response vectors (memory: codes + the float vectors, which
+            only the l candidates per query read, so they can live on disk).
+    Returns: ``[(suffix, metrics)]``: ``""`` (Hamming only), ``" + re-rank@l"`` (float context . +-1 codes)
+        and, with ``float_vectors``, ``" + float re-rank@l"``.
     """
     n_bits = context_hash.shape[1]
     query_codes, pool_codes = pack_codes(binarize(context_hash)), pack_codes(binarize(pool_hash))
     index = BinaryFlatIndex(n_bits)
     index.add(pool_codes)
     ranks = pessimistic_ranks(lambda s: -hamming_distance(query_codes[s], pool_codes), len(gold), gold)
-    searcher = TwoStageSearcher(index, candidates=candidates)
-    rerank_scores, candidate_ids = searcher.search(query_codes, context_hash, candidates)
-    reranked = two_stage_ranks(ranks, candidate_ids, rerank_scores, gold)
-    common = {"bytes/response": index.nbytes / len(index)}
-    plain = {**recall_metrics(ranks), **common, **_timings(lambda s: index.search(query_codes[s], k), len(gold))}
-    two_stage = {
-        **recall_metrics(reranked), **common,
-        **_timings(lambda s: searcher.search(query_codes[s], context_hash[s], min(k, candidates)), len(gold)),
-    }
-    return plain, two_stage
+    code_bytes = index.nbytes / len(index)
+    out = [("", {**recall_metrics(ranks), "bytes/response": code_bytes,
+                 **_timings(lambda s: index.search(query_codes[s], k), len(gold))})]
+    stages = [(f" + re-rank@{candidates}", TwoStageSearcher(index, candidates=candidates), context_hash, code_bytes)]
+    if float_vectors is not None:
+        context_vecs, pool_vecs = float_vectors
+        searcher = TwoStageSearcher(index, rerank_vectors=pool_vecs, candidates=candidates)
+        stages.append((f" + float re-rank@{candidates}", searcher, context_vecs, code_bytes + pool_vecs[0].nbytes))
+    for suffix, searcher, queries, nbytes in stages:
+        scores, candidate_ids = searcher.search(query_codes, queries, candidates)
+        metrics = recall_metrics(two_stage_ranks(ranks, candidate_ids, scores, gold))
+        timings = _timings(lambda s, se=searcher, q=queries: se.search(query_codes[s], q[s], min(k, candidates)), len(gold))
+        out.append((suffix, {**metrics, "bytes/response": nbytes, **timings}))
+    return out
 
 
 def _timings(search: Callable[[slice], object], n_queries: int) -> dict[str, float]:

@@ -75,23 +75,32 @@ def test_evaluate_codes_two_stage_matches_brute_force_rerank():
     pool = centres[rng.integers(0, 20, 500)] + 0.3 * rng.standard_normal((500, 32))
     gold = rng.integers(0, 500, 60)
     contexts = pool[gold] + 0.3 * rng.standard_normal((60, 32))
-    plain, reranked = evaluate_codes(contexts.astype(np.float32), pool.astype(np.float32), gold, candidates=50)
+    results = evaluate_codes(
+        contexts.astype(np.float32), pool.astype(np.float32), gold, candidates=50,
+        float_vectors=(contexts.astype(np.float32), pool.astype(np.float32)),
+    )
+    assert [suffix for suffix, _ in results] == ["", " + re-rank@50", " + float re-rank@50"]
+    (_, plain), (_, reranked), (_, float_reranked) = results
     # brute force: Hamming ranks of the gold, then re-rank the 50 best by float context . +-1 code
     q_codes, p_codes = pack_codes(binarize(contexts)), pack_codes(binarize(pool))
     dist = hamming_distance(q_codes, p_codes)
     ham_ranks = np.array([(dist[i] <= dist[i, g]).sum() for i, g in enumerate(gold)])
     assert plain["Recall@10"] == pytest.approx((ham_ranks <= 10).mean())
-    expected = []
+    expected, expected_float = [], []
     for i, g in enumerate(gold):
         top = np.lexsort((np.arange(500), dist[i]))[:50]  # the index breaks ties by id
         if g not in top:
             expected.append(max(ham_ranks[i], 51))
+            expected_float.append(max(ham_ranks[i], 51))
             continue
         scores = sign_dot(contexts[i : i + 1].astype(np.float32), p_codes[top], 32)[0]
         expected.append(int((scores >= scores[list(top).index(g)]).sum()))
+        float_scores = pool[top].astype(np.float32) @ contexts[i].astype(np.float32)
+        expected_float.append(int((float_scores >= float_scores[list(top).index(g)]).sum()))
     assert reranked["MRR"] == pytest.approx(np.mean(1.0 / np.array(expected)))
+    assert float_reranked["MRR"] == pytest.approx(np.mean(1.0 / np.array(expected_float)))
     assert reranked["Recall@1"] >= plain["Recall@1"]
-    assert plain["bytes/response"] == 4
+    assert plain["bytes/response"] == 4 and float_reranked["bytes/response"] == 4 + 32 * 4
 
 
 @pytest.mark.slow
