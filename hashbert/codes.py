@@ -184,7 +184,9 @@ def sign_dot(float_queries: np.ndarray, codes: np.ndarray, n_bits: int) -> np.nd
     rows = max(1, _BLOCK_ELEMENTS // max(1, n_cand * n_bits))
     for start in range(0, nq, rows):
         signs = unpack_codes(codes[start : start + rows], n_bits).astype(np.float32)  # (rows, l, n_bits)
-        out[start : start + rows] = np.matmul(signs, queries[start : start + rows, :, None])[..., 0]
+        # einsum, not matmul: OpenBLAS goes multi-threaded on these gemv shapes (from 512 bits x 1000
+        # candidates) and is then ~100x slower whenever the other core is busy.
+        out[start : start + rows] = np.einsum("rlb,rb->rl", signs, queries[start : start + rows])
     return out
 
 

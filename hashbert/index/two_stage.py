@@ -96,7 +96,7 @@ class TwoStageSearcher:
             if store.dtype == np.uint8:
                 scores[block] = sign_dot(float_queries[block], gathered, width)
             else:
-                scores[block] = np.matmul(gathered, float_queries[block, :, None])[..., 0]
+                scores[block] = np.einsum("rld,rd->rl", gathered, float_queries[block])  # see codes.sign_dot
         return scores
 
 
