@@ -198,5 +198,5 @@ def write_hashing_report(
         handle.write(text)
     all_bits = sorted({int(m["n_bits"]) for _, m, method in full if method != "DR-BERT float"})
     plot_metric_vs(out_dir / "hashing.png", plot_series(full, all_bits), "bits per response", "R10@1",
-                   "R10@1 against code length (sym: Hamming, asy: float context . code)", logx=True)
+                   "R10@1 against code length (dashed: float context . code)", logx=True)
     return rows, seed_rows

@@ -215,16 +215,24 @@ def plot_metric_vs(
         from matplotlib.figure import Figure
     except ImportError as err:
         raise ImportError("plot_metric_vs needs matplotlib: pip install matplotlib") from err
-    figure = Figure(figsize=(6, 4), layout="constrained")
+    from matplotlib import colormaps
+
+    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
     axes = figure.subplots()
+    # One colour per method; its second stage (asymmetric scoring, a re-rank) is the same colour, dashed.
+    colours = colormaps["tab10"].colors + colormaps["Dark2"].colors
+    families: dict[str, int] = {}
     for label, points in series.items():
+        family = label.removesuffix(" sym").removesuffix(" asy").split(" + ")[0]
+        colour = colours[families.setdefault(family, len(families)) % len(colours)]
+        style = ":" if "float re-rank" in label else "--" if label.endswith(" asy") or "re-rank" in label else "-"
         xs, ys = zip(*sorted(points), strict=True)
-        axes.plot(xs, ys, marker="o", label=label)
+        axes.plot(xs, ys, marker="o", linestyle=style, color=colour, label=label)
     if logx:
         axes.set_xscale("log", base=2)
     axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
     axes.grid(True, alpha=0.3)
-    axes.legend()
+    axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=120)
     with atomic_write(path, "wb") as handle:
