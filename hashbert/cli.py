@@ -291,9 +291,25 @@ def cmd_train_cross(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_post(args: argparse.Namespace) -> int:
+    from hashbert.config import PostTrainConfig
+    from hashbert.training.post_training import post_train
+
+    data = config_from_args(DataConfig, args)
+    if not data.train:
+        raise ValueError("--train is required")
+    summary = post_train(config_from_args(PostTrainConfig, args), data, config_from_args(TrainConfig, args), args.out)
+    state = summary["state"]
+    print(
+        f"post-trained {state['step']} steps on {summary['pairs']} examples from {summary['dialogues']} dialogues in "
+        f"{state['seconds']:.0f} s (final loss {state['loss_ema']:.4f}); encoder saved to {Path(args.out) / 'encoder'}"
+    )
+    return 0
+
+
 def _add_cross_commands(train) -> None:
     """``train cross``, ``train post`` and ``train lm`` (cross-encoder baselines and full-rank judges, issue 7)."""
-    from hashbert.config import CrossEncoderConfig, NegativeSamplingConfig
+    from hashbert.config import CrossEncoderConfig, NegativeSamplingConfig, PostTrainConfig
 
     p = _command(
         train, "cross", cmd_train_cross, "train a cross-encoder (BERT; SA-BERT with --speakers; BERT-FP with --init)",
@@ -308,6 +324,18 @@ def _add_cross_commands(train) -> None:
     add_config_arguments(p, DataConfig, title="data")
     add_config_arguments(p, CrossEncoderConfig, title="model")
     add_config_arguments(p, NegativeSamplingConfig, title="negatives")
+    add_config_arguments(p, TrainConfig, title="training")
+
+    p = _command(
+        train, "post", cmd_train_post, "BERT-FP post-training: masked LM + 3-way utterance relevance on the dialogues",
+        "Draw --examples (short context, candidate) pairs from the training dialogues: the true next utterance\n"
+        "(p 0.25), a random utterance of the same dialogue (0.25) or of another dialogue (0.5), classified 3-way\n"
+        "on [CLS], while 15% of the tokens are masked and predicted. Writes --out/encoder (a Hugging Face\n"
+        "directory): start a cross-encoder from it with 'train cross --init', a dual-encoder with 'train dual --model'.",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, encoder/, run.json, loss.png")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, PostTrainConfig, title="post-training")
     add_config_arguments(p, TrainConfig, title="training")
 
 
