@@ -307,9 +307,26 @@ def cmd_train_post(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_lm(args: argparse.Namespace) -> int:
+    from hashbert.config import LanguageModelConfig
+    from hashbert.training.lm import train_language_model
+
+    data = config_from_args(DataConfig, args)
+    if not data.train:
+        raise ValueError("--train is required")
+    summary = train_language_model(config_from_args(LanguageModelConfig, args), data, config_from_args(TrainConfig, args), args.out)
+    state = summary["state"]
+    print(
+        f"trained a {summary['parameters'] / 1e6:.1f}M-parameter GPT-2 {state['step']} steps on {summary['pairs']} pairs "
+        f"in {state['seconds']:.0f} s; validation perplexity {summary['valid_perplexity']:.2f} (response tokens); "
+        f"saved to {Path(args.out) / 'lm'}"
+    )
+    return 0
+
+
 def _add_cross_commands(train) -> None:
     """``train cross``, ``train post`` and ``train lm`` (cross-encoder baselines and full-rank judges, issue 7)."""
-    from hashbert.config import CrossEncoderConfig, NegativeSamplingConfig, PostTrainConfig
+    from hashbert.config import CrossEncoderConfig, LanguageModelConfig, NegativeSamplingConfig, PostTrainConfig
 
     p = _command(
         train, "cross", cmd_train_cross, "train a cross-encoder (BERT; SA-BERT with --speakers; BERT-FP with --init)",
@@ -337,6 +354,18 @@ def _add_cross_commands(train) -> None:
     add_config_arguments(p, DataConfig, title="data")
     add_config_arguments(p, PostTrainConfig, title="post-training")
     add_config_arguments(p, TrainConfig, title="training")
+
+    p = _command(
+        train, "lm", cmd_train_lm, "train the PPL-100 judge: a small GPT-2 on the training dialogues",
+        "A GPT2LMHeadModel (--layers blocks, the encoder's tokenizer; its tied embeddings start from the encoder's\n"
+        "word embeddings) trained on context [SEP] response [SEP] of the training pairs. Reports the validation\n"
+        "perplexity of the true responses (response tokens only, as PPL-100 counts them). Saved to --out/lm, a\n"
+        "Hugging Face directory that 'evaluate fullrank --lm' reads (any local causal-LM directory works there).",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, lm/, run.json, loss.png")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, LanguageModelConfig, title="language model")
+    add_config_arguments(p, TrainConfig, title="training", defaults=TrainConfig(lr=1e-3, batch_size=16))
 
 
 def _add_hdr_commands(train) -> None:

@@ -55,6 +55,14 @@ class PairTokenizer:
     max_response_length: int
     max_context_turns: int = 0
 
+    def _special(self, first: str, fallback: str) -> int:
+        # A causal-LM tokenizer (GPT-2's) has no [CLS]/[SEP]: its end-of-text token takes their place.
+        value = getattr(self.tokenizer, first, None)
+        value = getattr(self.tokenizer, fallback, None) if value is None else value
+        if value is None:
+            raise ValueError(f"tokenizer has neither {first} nor {fallback}")
+        return int(value)
+
     def _ids(self, texts: Sequence[str]) -> dict[str, list[int]]:
         unique = list(dict.fromkeys(texts))
         ids = self.tokenizer(unique, add_special_tokens=False)["input_ids"]
@@ -71,7 +79,7 @@ class PairTokenizer:
         ids = ids if ids is not None else self._ids([*turns, response])
         keep = self.max_context_turns
         start = max(0, len(turns) - keep) if keep else 0
-        sep, cls = self.tokenizer.sep_token_id, self.tokenizer.cls_token_id
+        sep, cls = self._special("sep_token_id", "eos_token_id"), self._special("cls_token_id", "bos_token_id")
         response_ids = ids[response][: self.max_response_length] + [sep]
         context_ids: list[int] = []
         context_speakers: list[int] = []
@@ -111,7 +119,7 @@ class PairTokenizer:
         ]
         width = max(len(row[0]) for row in rows)
         out = {name: torch.zeros((n, width), dtype=torch.long) for name in ("input_ids", "attention_mask", "token_type_ids", "speaker_ids")}
-        out["input_ids"].fill_(self.tokenizer.pad_token_id)
+        out["input_ids"].fill_(self.tokenizer.pad_token_id or 0)
         for i, (input_ids, token_types, speakers) in enumerate(rows):
             length = len(input_ids)
             out["input_ids"][i, :length] = torch.tensor(input_ids)
