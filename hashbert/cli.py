@@ -105,25 +105,40 @@ def cmd_evaluate_fullrank(args: argparse.Namespace) -> int:
     from hashbert.evaluation.full_rank_suite import (
         FULLRANK_EXTRA_COLUMNS,
         FULLRANK_TABLE_COLUMNS,
+        JUDGE_EXTRA_COLUMNS,
+        RERANK_COLUMNS,
+        RERANK_EXTRA_COLUMNS,
         FullRankSettings,
         plot_recall_vs_bytes,
         run_full_rank,
     )
-    from hashbert.evaluation.report import markdown_table, write_results_csv
+    from hashbert.evaluation.report import load_seed_fullrank, markdown_table, side_by_side, write_results_csv
 
     settings = FullRankSettings(
         model=args.model, pool=args.pool, test=args.test, train=args.train or "",
-        bits=tuple(int(b) for b in args.bits.split(",")), hash_models=tuple(args.hash_model or ()),
+        bits=tuple(_bits(args.bits)), hash_models=tuple(args.hash_model or ()),
         candidates=args.candidates, max_queries=args.max_queries, itq_contexts=args.itq_contexts,
         add_gold=args.add_gold, cache_dir=args.cache_dir, seed=args.seed,
+        relevance_judge=args.relevance_judge or "", lm=args.lm or "", judge_queries=args.judge_queries,
+        cross_encoder=args.cross_encoder or "", cross_method=args.cross_method, cross_depths=tuple(_bits(args.cross_depths)),
+        cross_queries=args.cross_queries,
     )
     rows = run_full_rank(settings)
-    columns = FULLRANK_TABLE_COLUMNS + tuple(name for name, _ in FULLRANK_EXTRA_COLUMNS)
+    search_rows = [(name, metrics) for name, metrics in rows if "Recall@100" in metrics]
+    cross_rows = [(name, metrics) for name, metrics in rows if "Recall@100" not in metrics]
     if args.csv:
-        write_results_csv(args.csv, rows, columns)
+        columns = [*FULLRANK_TABLE_COLUMNS, *(n for n, _ in FULLRANK_EXTRA_COLUMNS + JUDGE_EXTRA_COLUMNS + RERANK_EXTRA_COLUMNS)]
+        write_results_csv(args.csv, rows, list(dict.fromkeys(columns)))
     if args.plot:
-        plot_recall_vs_bytes(args.plot, rows)
-    print(markdown_table(rows, FULLRANK_TABLE_COLUMNS, extra_columns=FULLRANK_EXTRA_COLUMNS))
+        plot_recall_vs_bytes(args.plot, search_rows)
+    print(markdown_table(search_rows, FULLRANK_TABLE_COLUMNS, extra_columns=FULLRANK_EXTRA_COLUMNS))
+    if settings.relevance_judge or settings.lm:
+        judged = [(name, {**m, "Top-100": m["Recall@100"]}) for name, m in search_rows]
+        print(f"Relevance-100 judge: {settings.relevance_judge or 'none'}; PPL-100 language model: {settings.lm or 'none'}")
+        print(markdown_table(side_by_side(judged, load_seed_fullrank()), (), extra_columns=JUDGE_EXTRA_COLUMNS))
+    if cross_rows:
+        print(f"retrieve then re-rank with the cross-encoder {settings.cross_encoder}:")
+        print(markdown_table(cross_rows, RERANK_COLUMNS, extra_columns=RERANK_EXTRA_COLUMNS))
     return 0
 
 
@@ -565,6 +580,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of LSH, ITQ and subsamples (default: 0)")
     p.add_argument("--csv", help="also write the table as CSV here")
     p.add_argument("--plot", help="also plot Recall@100 against bytes per response to this PNG")
+    p.add_argument(
+        "--relevance-judge", help="a dual-encoder or cross-encoder directory (not --model) judging each method's top-100: "
+        "Relevance-100 = mean (cosine + 1) / 2, or mean sigmoid(logit) for a cross-encoder, x100",
+    )
+    p.add_argument("--lm", help="a local causal-LM directory ('train lm' writes one): PPL-100 of each method's top-100")
+    p.add_argument("--judge-queries", type=int, default=0, help="seeded subsample of queries the judges score (default: all)")
+    p.add_argument("--cross-encoder", help="a cross-encoder directory: add retrieve-then-rerank rows (Hamming top-l, then it)")
+    p.add_argument("--cross-method", default="", help="whose codes feed the cross-encoder, e.g. 'ITQ(256)' (default: the first hashed row)")
+    p.add_argument("--cross-depths", default="20,50,100", help="the l of those rows, comma-separated (default: %(default)s)")
+    p.add_argument("--cross-queries", type=int, default=0, help="seeded subsample of queries for those rows (default: all)")
 
     p = _command(
         evaluate, "hashing", cmd_evaluate_hashing, "hashing methods x code lengths on the re-rank protocol, one table",
