@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from hashbert.config import CrossEncoderConfig, DataConfig, NegativeSamplingConfig, TrainConfig, config_to_dict
-from hashbert.data import ContextResponse, ReadReport, read_rerank_groups, read_training_pairs, speakers_path_for
+from hashbert.data import ContextResponse, ReadReport, existing_speakers_path, read_rerank_groups, read_training_pairs
 from hashbert.evaluation.rerank import RerankEvaluator
 from hashbert.io import write_json
 from hashbert.losses.pointwise import PointwiseBceLoss
@@ -20,12 +20,6 @@ from hashbert.training.dual import plot_loss
 from hashbert.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
-
-
-def sidecar_if_present(path: str | Path) -> Path | None:
-    """The ``.speakers`` sidecar of a corpus file when it exists (chitchat writes one), else None."""
-    sidecar = speakers_path_for(path)
-    return sidecar if sidecar.is_file() else None
 
 
 def labelled_pairs(pairs: Sequence[ContextResponse], negatives: int, seed: int) -> list[tuple[ContextResponse, int]]:
@@ -60,7 +54,7 @@ def train_cross_encoder(
     """
     out_dir = Path(out_dir)
     report = ReadReport(data.train)
-    speakers = sidecar_if_present(data.train) if model_config.speakers else None
+    speakers = existing_speakers_path(data.train) if model_config.speakers else None
     pairs = read_training_pairs(
         data.train, data.expansion, data.on_error, report, max_context_turns=model_config.max_context_turns or None,
         speakers_path=speakers,
@@ -72,7 +66,7 @@ def train_cross_encoder(
     loss = PointwiseBceLoss()
     evaluator = None
     if data.valid:
-        valid_speakers = sidecar_if_present(data.valid) if model_config.speakers else None
+        valid_speakers = existing_speakers_path(data.valid) if model_config.speakers else None
         groups = read_rerank_groups(data.valid, on_error=data.on_error, speakers_path=valid_speakers)
         evaluator = RerankEvaluator(seeded_subsample(groups, data.max_valid_groups, train.seed))
     trainer = Trainer(
