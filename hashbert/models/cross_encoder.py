@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashbert.config import CrossEncoderConfig, config_from_dict, config_to_dict
-from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
+from hashbert.models.encoder import initial_weights_dir, load_backbone, load_tokenizer
 from hashbert.models.pair_tokens import PairTokenizer
 from hashbert.models.serialization import BACKBONE_DIR, load_weights, read_model_config, save_model_dir
 
@@ -52,7 +52,7 @@ class CrossEncoder(nn.Module):
     def from_base(cls, config: CrossEncoderConfig | None = None) -> CrossEncoder:
         """A cross-encoder whose transformer starts from ``config.init`` (if set) or the pretrained ``config.model``."""
         config = config or CrossEncoderConfig()
-        model_dir = resolve_model_dir(config.init or config.model)
+        model_dir = initial_weights_dir(config.model, config.init)
         return cls(config, load_backbone(model_dir), load_tokenizer(model_dir))
 
     def save(self, directory: str | Path) -> Path:

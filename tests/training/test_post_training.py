@@ -62,8 +62,9 @@ def test_post_training_loss_parts_and_empty_mask():
 
 @pytest.mark.slow
 def test_post_training_model_gives_a_finite_loss_and_saves_an_encoder(tmp_path):
-    from hashbert.config import CrossEncoderConfig
+    from hashbert.config import CrossEncoderConfig, DualEncoderConfig, EncoderConfig
     from hashbert.models.cross_encoder import CrossEncoder
+    from hashbert.models.dual_encoder import DualEncoder
     from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
     from hashbert.training.post_training import PostTrainingModel, save_encoder_checkpoint
 
@@ -77,3 +78,6 @@ def test_post_training_model_gives_a_finite_loss_and_saves_an_encoder(tmp_path):
     cross = CrossEncoder.from_base(CrossEncoderConfig(init=str(tmp_path / "encoder"), max_length=32, max_response_length=8))
     assert cross.row_name == "BERT-FP"
     assert torch.equal(cross.backbone.get_input_embeddings().weight, model.backbone.get_input_embeddings().weight)
+    dual = DualEncoder.from_base(DualEncoderConfig(encoder=EncoderConfig(init=str(tmp_path / "encoder"))))
+    words = dual.context_encoder.backbone.get_input_embeddings().weight
+    assert torch.equal(words, model.backbone.get_input_embeddings().weight)
