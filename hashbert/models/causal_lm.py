@@ -20,7 +20,7 @@ from torch import nn
 
 from hashbert.config import LanguageModelConfig, config_to_dict
 from hashbert.io import atomic_directory, write_checksums, write_json
-from hashbert.models.encoder import _offline, load_backbone, load_tokenizer, resolve_model_dir
+from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
 from hashbert.models.pair_tokens import PairTokenizer
 
 logger = logging.getLogger(__name__)
@@ -92,14 +92,14 @@ class CausalLmScorer:
     """
 
     def __init__(self, directory: str | Path, max_length: int = 128, max_response_length: int = 32, max_context_turns: int = 5):
-        _offline()
-        from transformers import AutoModelForCausalLM
-
         if not Path(directory).is_dir():
             raise ValueError(f"{directory}: not a language-model directory")
+        tokenizer = load_tokenizer(directory)  # also puts transformers offline before the model loads
+        from transformers import AutoModelForCausalLM
+
         self.name = str(directory)
         self.model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True).eval()
-        self.pair_tokenizer = PairTokenizer(load_tokenizer(directory), max_length, max_response_length, max_context_turns)
+        self.pair_tokenizer = PairTokenizer(tokenizer, max_length, max_response_length, max_context_turns)
 
     @torch.inference_mode()
     def response_losses(self, contexts: Sequence[Sequence[str]], responses: Sequence[str], batch_size: int = 32):

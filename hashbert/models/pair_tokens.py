@@ -65,7 +65,8 @@ class PairTokenizer:
 
     def _ids(self, texts: Sequence[str]) -> dict[str, list[int]]:
         unique = list(dict.fromkeys(texts))
-        ids = self.tokenizer(unique, add_special_tokens=False)["input_ids"]
+        # Whole turns are tokenised untruncated (``sequence`` cuts them), so the length warning is noise.
+        ids = self.tokenizer(unique, add_special_tokens=False, verbose=False)["input_ids"]
         return dict(zip(unique, ids, strict=True))
 
     def sequence(
@@ -87,8 +88,9 @@ class PairTokenizer:
             piece = ids[turn] + [sep]
             context_ids += piece
             context_speakers += [speaker] * len(piece)
-        budget = self.max_length - 1 - len(response_ids)  # 1 for [CLS]
-        context_ids, context_speakers = context_ids[-budget:] if budget else [], context_speakers[-budget:] if budget else []
+        budget = max(self.max_length - 1 - len(response_ids), 0)  # 1 for [CLS]
+        cut = max(len(context_ids) - budget, 0)  # the context loses its oldest tokens
+        context_ids, context_speakers = context_ids[cut:], context_speakers[cut:]
         first_speaker = context_speakers[0] if context_speakers else response_speaker
         input_ids = [cls, *context_ids, *response_ids]
         token_types = [0] * (1 + len(context_ids)) + [1] * len(response_ids)
