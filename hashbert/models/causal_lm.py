@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from hashbert.config import LanguageModelConfig, config_to_dict
-from hashbert.io import atomic_directory, write_checksums, write_json
+from hashbert.config import LanguageModelConfig, config_from_dict, config_to_dict
+from hashbert.io import atomic_directory, read_json, write_checksums, write_json
 from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
 from hashbert.models.pair_tokens import PairTokenizer
 
@@ -88,10 +88,15 @@ class CausalLmScorer:
 
     Args:
         directory: the model directory (``config.json`` + weights + tokenizer files).
-        max_length, max_response_length, max_context_turns: how a (context, response) pair is cut.
+        max_length, max_response_length, max_context_turns: how a (context, response) pair is cut; None
+            takes the value the LM was trained with (its ``lm_config.json``) or ``LanguageModelConfig``'s
+            default. The length never exceeds the model's positions.
     """
 
-    def __init__(self, directory: str | Path, max_length: int = 128, max_response_length: int = 32, max_context_turns: int = 5):
+    def __init__(
+        self, directory: str | Path, max_length: int | None = None, max_response_length: int | None = None,
+        max_context_turns: int | None = None,
+    ) -> None:
         if not Path(directory).is_dir():
             raise ValueError(f"{directory}: not a language-model directory")
         tokenizer = load_tokenizer(directory)  # also puts transformers offline before the model loads
@@ -99,7 +104,14 @@ class CausalLmScorer:
 
         self.name = str(directory)
         self.model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True).eval()
-        self.pair_tokenizer = PairTokenizer(tokenizer, max_length, max_response_length, max_context_turns)
+        trained = Path(directory) / "lm_config.json"
+        config = config_from_dict(LanguageModelConfig, read_json(trained)) if trained.is_file() else LanguageModelConfig()
+        positions = getattr(self.model.config, "n_positions", None) or getattr(self.model.config, "max_position_embeddings", 0)
+        length = min(max_length or config.max_length, positions or max_length or config.max_length)
+        self.pair_tokenizer = PairTokenizer(
+            tokenizer, length, max_response_length or config.max_response_length,
+            config.max_context_turns if max_context_turns is None else max_context_turns,
+        )
 
     @torch.inference_mode()
     def response_losses(self, contexts: Sequence[Sequence[str]], responses: Sequence[str], batch_size: int = 32):
