@@ -363,7 +363,7 @@ def _add_cross_commands(train) -> None:
         "Draw --examples (short context, candidate) pairs from the training dialogues: the true next utterance\n"
         "(p 0.25), a random utterance of the same dialogue (0.25) or of another dialogue (0.5), classified 3-way\n"
         "on [CLS], while 15% of the tokens are masked and predicted. Writes --out/encoder (a Hugging Face\n"
-        "directory): start a cross-encoder from it with 'train cross --init', a dual-encoder with 'train dual --model'.",
+        "directory): start a cross-encoder from it with 'train cross --init', a dual-encoder with 'train dual --init'.",
     )
     p.add_argument("--out", required=True, help="run directory: checkpoints, encoder/, run.json, loss.png")
     add_config_arguments(p, DataConfig, title="data")

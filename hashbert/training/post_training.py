@@ -4,7 +4,7 @@ Each example is a short context and a candidate utterance: the true next utteran
 a random utterance of the same dialogue (0.25, label 1) or one of another dialogue (0.5, label 2).
 15% of its tokens are masked (80% [MASK], 10% a random token, 10% unchanged), BERT's recipe. The
 result is an encoder checkpoint (a plain Hugging Face directory plus checksums) that ``train cross
---init`` (BERT-FP) and ``train dual --model`` start from.
+--init`` (BERT-FP) and ``train dual --init`` start from.
 
 References: Han et al. 2021 (BERT-FP) sec. 3.2; Devlin et al. 2019 (BERT) sec. 3.1; SPEC "Models".
 """
