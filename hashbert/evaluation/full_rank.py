@@ -206,3 +206,38 @@ def evaluate_codes(
 
 def _timings(search: Callable[[slice], object], n_queries: int) -> dict[str, float]:
     return {f"search ms (b={b})": search_ms_per_query(search, n_queries, b) for b in (1, 256)}
+
+
+# ---------------------------------------------------------------------------------------------- retrieved lists
+
+
+def float_top_ids(context_vecs: np.ndarray, pool_vecs: np.ndarray, k: int = 100) -> np.ndarray:
+    """(nq, k) pool rows of the exact inner-product top-k (what the judges read for the float row)."""
+    index = FloatIndex(pool_vecs.shape[1])
+    index.add(pool_vecs)
+    return index.search(context_vecs, k)[1]
+
+
+def code_top_ids(context_hash: np.ndarray, pool_hash: np.ndarray, k: int = 100, candidates: int = 0) -> np.ndarray:
+    """(nq, k) pool rows of the Hamming top-k, or, with ``candidates``, of the two-stage top-k (as ``evaluate_codes``)."""
+    query_codes, pool_codes = pack_codes(binarize(context_hash)), pack_codes(binarize(pool_hash))
+    index = BinaryFlatIndex(context_hash.shape[1])
+    index.add(pool_codes)
+    if not candidates:
+        return index.search(query_codes, k)[1]
+    return TwoStageSearcher(index, candidates=candidates).search(query_codes, context_hash, k)[1]
+
+
+def retrieve_rerank_metrics(pipeline, contexts: Sequence, context_codes: np.ndarray, hamming_ranks: np.ndarray,
+                            gold: np.ndarray, candidates: int) -> dict[str, float]:
+    """Recall@1/@10 and MRR after a cross-encoder re-ranks the Hamming top-``candidates``, and the added ms/query.
+
+    The added time is the cross-encoder's (tokenising and scoring the l candidates); the Hamming search
+    is timed in the plain rows. Ranks follow ``two_stage_ranks`` (ties against the gold).
+    """
+    ids = pipeline.retrieve(context_codes, candidates)
+    started = time.perf_counter()
+    scores = pipeline.rerank_scores(contexts, ids)
+    added_ms = (time.perf_counter() - started) * 1e3 / len(contexts)
+    ranks = two_stage_ranks(hamming_ranks, ids, scores, gold)
+    return {**recall_metrics(ranks, ks=(1, 10)), "added ms/query": added_ms}

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from hashbert.evaluation.full_rank import build_queries, evaluate_codes, evaluate_float, median_ms
+from hashbert.evaluation.full_rank import (
+    build_queries,
+    code_top_ids,
+    evaluate_codes,
+    evaluate_float,
+    float_top_ids,
+    median_ms,
+    pessimistic_ranks,
+    recall_metrics,
+    retrieve_rerank_metrics,
+)
 from hashbert.sampling import seeded_subsample
 
 logger = logging.getLogger(__name__)
@@ -40,6 +50,13 @@ class FullRankSettings:
         seed: LSH hyperplanes, ITQ and subsamples.
         timed_contexts: contexts encoded one by one (3 repeats) to time encoding at batch 1.
         float_rerank: also re-rank the Hamming candidates against stored float response vectors.
+        relevance_judge: a dual-encoder or cross-encoder directory (never ``model``): adds Relevance-100.
+        lm: a local causal-LM directory: adds PPL-100.
+        judge_queries: seeded subsample of the queries whose top-100 the judges score (0 = all).
+        cross_encoder: a cross-encoder directory: adds retrieve-then-rerank rows (Hamming top-l, cross re-rank).
+        cross_method: which hashed row's codes feed the cross-encoder (default: the first hashed method).
+        cross_depths: the l values of those rows.
+        cross_queries: seeded subsample of the queries for those rows (0 = all).
     """
 
     model: str
@@ -56,6 +73,13 @@ class FullRankSettings:
     seed: int = 0
     timed_contexts: int = 10
     float_rerank: bool = False
+    relevance_judge: str = ""
+    lm: str = ""
+    judge_queries: int = 0
+    cross_encoder: str = ""
+    cross_method: str = ""
+    cross_depths: tuple[int, ...] = (20, 50, 100)
+    cross_queries: int = 0
 
 
 def _encode_cached(
@@ -135,20 +159,93 @@ def run_full_rank(settings: FullRankSettings) -> list[Row]:
         )
     common = {"encode ms/context": encode_ms, "queries": float(len(queries.gold)), "pool": float(len(queries.pool))}
     rows: list[Row] = [("DR-BERT (float)", {**evaluate_float(context_vecs, pool_vecs, queries.gold), **common})]
+    judged = _subsample_rows(len(queries.gold), settings.judge_queries, settings.seed)
+    retrieved = {"DR-BERT (float)": float_top_ids(context_vecs[judged], pool_vecs)} if _has_judges(settings) else {}
+    hashed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     hashers = _hashers(settings, (context_vecs, pool_vecs), train_context_vecs, queries, len(pool_file))
     for name, hasher, (contexts, pool) in hashers:
         hash_ms = median_ms(lambda h=hasher, c=contexts: h.context_hash_vectors(c[:1]), repeats=5)
+        context_hash, pool_hash = hasher.context_hash_vectors(contexts), hasher.response_hash_vectors(pool)
+        hashed[name] = (context_hash, pool_hash)
         results = evaluate_codes(
-            hasher.context_hash_vectors(contexts), hasher.response_hash_vectors(pool), queries.gold, settings.candidates,
+            context_hash, pool_hash, queries.gold, settings.candidates,
             float_vectors=(contexts, pool) if settings.float_rerank else None,
         )
         extra = {**common, "encode ms/context": encode_ms + hash_ms}
         rows += [(name + suffix, {**metrics, **extra}) for suffix, metrics in results]
+        if _has_judges(settings):  # the judges read the Hamming and the code re-rank lists (not the float re-rank)
+            retrieved[name] = code_top_ids(context_hash[judged], pool_hash)
+            retrieved[f"{name} + re-rank@{settings.candidates}"] = code_top_ids(
+                context_hash[judged], pool_hash, candidates=settings.candidates
+            )
         logger.info("%s: Recall@100 %s", name, [round(metrics["Recall@100"], 4) for _, metrics in results])
+    if retrieved:
+        _add_judge_columns(rows, settings, [queries.contexts[i] for i in judged], queries.pool, retrieved)
+    if settings.cross_encoder:
+        rows += _cross_rerank_rows(settings, queries, hashed, common)
     return rows
 
 
+def _has_judges(settings: FullRankSettings) -> bool:
+    return bool(settings.relevance_judge or settings.lm)
+
+
+def _subsample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    """Sorted (size,) row numbers of a seeded subsample of range(n) (all rows when size is 0)."""
+    return np.asarray(seeded_subsample(range(n), size, seed), dtype=np.int64)
+
+
+def _add_judge_columns(rows: list[Row], settings: FullRankSettings, contexts: list, pool: list[str], retrieved: dict) -> None:
+    """Relevance-100 / PPL-100 of every method's top-100 (on the judged queries), added to its row in place."""
+    from hashbert.evaluation.judges import judge_methods, load_relevance_judge
+    from hashbert.models.causal_lm import CausalLmScorer
+
+    judge = load_relevance_judge(settings.relevance_judge, settings.model) if settings.relevance_judge else None
+    scorer = CausalLmScorer(settings.lm) if settings.lm else None
+    texts = {method: [[pool[i] for i in row if i >= 0] for row in ids] for method, ids in retrieved.items()}
+    columns = judge_methods(contexts, texts, judge=judge, scorer=scorer)
+    for name, metrics in rows:
+        if name in columns:
+            metrics.update(columns[name])
+            metrics["judged queries"] = float(len(contexts))
+    if judge is not None:
+        logger.info("Relevance-100 judge: %s", judge.name)
+
+
+def _cross_rerank_rows(settings: FullRankSettings, queries, hashed: dict, common: dict) -> list[Row]:
+    """Rows of the retrieve-then-rerank pipeline: the codes of ``cross_method``, a cross-encoder on the top l."""
+    from hashbert.codes import binarize, hamming_distance, pack_codes
+    from hashbert.index.binary import BinaryFlatIndex
+    from hashbert.models.cross_encoder import CrossEncoder
+    from hashbert.retrieve_rerank import RetrieveThenRerank
+
+    if not hashed:
+        raise ValueError("retrieve-then-rerank needs a hashed method (--bits or --hash-model)")
+    method = settings.cross_method or next(iter(hashed))
+    if method not in hashed:
+        raise ValueError(f"--cross-method {method!r} is not one of the hashed methods {sorted(hashed)}")
+    context_hash, pool_hash = hashed[method]
+    rows_q = _subsample_rows(len(queries.gold), settings.cross_queries, settings.seed)
+    query_codes, pool_codes = pack_codes(binarize(context_hash[rows_q])), pack_codes(binarize(pool_hash))
+    gold = queries.gold[rows_q]
+    hamming_ranks = pessimistic_ranks(lambda s: -hamming_distance(query_codes[s], pool_codes), len(gold), gold)
+    index = BinaryFlatIndex(context_hash.shape[1])
+    index.add(pool_codes)
+    cross = CrossEncoder.load(settings.cross_encoder)
+    pipeline = RetrieveThenRerank(index, queries.pool, cross)
+    contexts = [queries.contexts[i] for i in rows_q]
+    out = [(f"{method} (Hamming, same queries)", {**recall_metrics(hamming_ranks, ks=(1, 10)), "queries": float(len(gold))})]
+    for depth in settings.cross_depths:
+        metrics = retrieve_rerank_metrics(pipeline, contexts, query_codes, hamming_ranks, gold, depth)
+        out.append((f"{method} + {cross.row_name} re-rank@{depth}", {**metrics, "queries": float(len(gold))}))
+        logger.info("%s: %s", out[-1][0], {k: round(v, 4) for k, v in metrics.items()})
+    return out
+
+
 FULLRANK_TABLE_COLUMNS = ("Recall@1", "Recall@10", "Recall@100", "Recall@1000", "MRR")
+RERANK_COLUMNS = ("Recall@1", "Recall@10", "MRR")
+RERANK_EXTRA_COLUMNS = (("added ms/query", ".1f"), ("queries", ".0f"))
+JUDGE_EXTRA_COLUMNS = (("Top-100", ".4f"), ("Relevance-100", ".2f"), ("PPL-100", ".2f"), ("judged queries", ".0f"))
 FULLRANK_EXTRA_COLUMNS = (
     ("bytes/response", ".0f"), ("encode ms/context", ".2f"), ("search ms (b=1)", ".3f"), ("search ms (b=256)", ".3f"),
 )

@@ -72,7 +72,7 @@ def evaluate_rerank_models(
     code), suffixed `` sym``/`` asym`` when there are several.
     """
     from hashbert.config import DualEncoderConfig, EncoderConfig
-    from hashbert.data import read_rerank_groups
+    from hashbert.data import existing_speakers_path, read_rerank_groups
     from hashbert.models.dual_encoder import DualEncoder
     from hashbert.models.registry import load_model
 
@@ -80,7 +80,8 @@ def evaluate_rerank_models(
     names = list(names or [])
     if len(names) > len(model_dirs):
         raise ValueError(f"{len(names)} --name given for {len(model_dirs)} --model")
-    groups = seeded_subsample(read_rerank_groups(test_path), max_groups, seed)
+    # Recorded speakers (a .speakers sidecar) reach SA-BERT; every other model ignores them.
+    groups = seeded_subsample(read_rerank_groups(test_path, speakers_path=existing_speakers_path(test_path)), max_groups, seed)
     evaluator = RerankEvaluator(groups, batch_size=batch_size, progress=progress)
     models = [load_model(d) for d in model_dirs]
     rows = []
@@ -90,7 +91,7 @@ def evaluate_rerank_models(
         base = DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True))
         rows.append((f"zero-shot {encoder.model}", evaluator(base)))
     for i, (directory, model) in enumerate(zip(model_dirs, models, strict=True)):
-        default = f"{getattr(model, 'row_name', 'DR-BERT')} ({directory})"  # HDR and its hashing models name themselves
+        default = f"{getattr(model, 'row_name', 'DR-BERT')} ({directory})"  # HDR, hashing and cross-encoders name themselves
         name = names[i] if i < len(names) else default
         for scoring in scorings if hasattr(model, "scoring") else [None]:
             if scoring is not None:

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashbert.config import DualEncoderConfig, config_from_dict, config_to_dict
-from hashbert.models.encoder import TextBatcher, TextEncoder, load_backbone, load_tokenizer, resolve_model_dir
+from hashbert.models.encoder import TextBatcher, TextEncoder, initial_weights_dir, load_backbone, load_tokenizer
 from hashbert.models.serialization import BACKBONE_DIR, load_weights, read_model_config, save_model_dir
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ MODEL_TYPE = "dual_encoder"
 class DualEncoder(nn.Module):
     """Context and response encoders (separate, or one shared) whose vectors are compared by dot product.
 
-    Build it with ``DualEncoder.from_base(config)`` (pretrained weights of ``config.encoder.model``) or
+    Build it with ``DualEncoder.from_base(config)`` (pretrained weights of ``config.encoder.init`` or ``config.encoder.model``) or
     ``DualEncoder.load(directory)`` (a saved DR-BERT).
     """
 
@@ -55,7 +55,7 @@ class DualEncoder(nn.Module):
     def from_base(cls, config: DualEncoderConfig | None = None) -> DualEncoder:
         """A dual-encoder whose towers both start from the pretrained ``config.encoder.model``."""
         config = config or DualEncoderConfig()
-        return cls._build(config, resolve_model_dir(config.encoder.model), with_weights=True)
+        return cls._build(config, initial_weights_dir(config.encoder.model, config.encoder.init), with_weights=True)
 
     def save(self, directory: str | Path) -> Path:
         """Write config, safetensors weights, backbone config and tokenizer, with checksums (atomic)."""

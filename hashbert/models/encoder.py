@@ -42,6 +42,11 @@ def resolve_model_dir(model: str) -> Path:
     raise ValueError(f"model {model!r} is neither a directory nor one of the packaged models {sorted(MODEL_PACKAGES)}")
 
 
+def initial_weights_dir(model: str, init: str = "") -> Path:
+    """Where a new model's transformer starts: the ``init`` checkpoint (e.g. BERT-FP's post-trained encoder) or ``model``."""
+    return resolve_model_dir(init or model)
+
+
 def _offline() -> None:
     # The hub is unreachable here and must never be tried: every model loads from local files.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from hashbert.config import HdrConfig, config_from_dict, config_to_dict
 from hashbert.io import sha256_file
 from hashbert.models.code_scoring import index_groups
-from hashbert.models.encoder import TextBatcher, TextEncoder, load_backbone, load_tokenizer, resolve_model_dir
+from hashbert.models.encoder import TextBatcher, TextEncoder, initial_weights_dir, load_backbone, load_tokenizer
 from hashbert.models.hdr_aggregators import HdrAggregator, MultiVectors, group_maxsim_scores
 from hashbert.models.serialization import BACKBONE_DIR, load_weights, read_model_config, save_model_dir
 
@@ -130,7 +130,7 @@ class HdrModel(nn.Module):
                 )
             config = dataclasses.replace(config, shared=dual.config.shared, encoder=dataclasses.replace(ours, model=theirs.model))
             return cls(config, dual.context_encoder, dual.response_encoder, dual.tokenizer)
-        return cls._from_dir(config, resolve_model_dir(config.encoder.model), with_weights=True)
+        return cls._from_dir(config, initial_weights_dir(config.encoder.model, config.encoder.init), with_weights=True)
 
     @classmethod
     def _from_dir(cls, config: HdrConfig, model_dir: Path, with_weights: bool) -> HdrModel:

@@ -18,6 +18,7 @@ MODEL_TYPES = {
     "itq": "hashbert.models.lsh:ITQ",
     "hdr": "hashbert.models.hdr:HdrModel",
     "hdr_hash": "hashbert.models.hdr_hash:HdrHash",
+    "cross_encoder": "hashbert.models.cross_encoder:CrossEncoder",
 }
 
 

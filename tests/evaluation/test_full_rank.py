@@ -156,3 +156,37 @@ def test_full_rank_hash_models_use_their_own_encoder_when_embedded(dual_encoder,
     assert list(rows) == ["DR-BERT (float)", "Hash-BERT(64)", "Hash-BERT(64) + re-rank@50", "BPR(64)", "BPR(64) + re-rank@50"]
     # identical codes for every response: the gold ties with the whole pool and ranks last (pessimistic)
     assert rows["BPR(64)"]["Recall@100"] == 0.0 and rows["Hash-BERT(64)"]["Recall@100"] > 0.0
+
+
+@pytest.mark.slow
+def test_tiny_real_full_rank_with_judges_and_cross_rerank(dual_encoder, small_corpus, tmp_path):
+    import torch
+
+    from hashbert.config import CrossEncoderConfig, LanguageModelConfig
+    from hashbert.evaluation.full_rank_suite import FullRankSettings, run_full_rank
+    from hashbert.models.causal_lm import new_gpt2, save_causal_lm
+    from hashbert.models.cross_encoder import CrossEncoder
+
+    torch.manual_seed(0)
+    dual_encoder.save(tmp_path / "model")
+    dual_encoder.save(tmp_path / "judge")  # a separate directory: the judge is never the retriever itself
+    lm_config = LanguageModelConfig(layers=1, max_length=48, max_response_length=8)
+    save_causal_lm(*new_gpt2(lm_config), tmp_path / "lm", lm_config)
+    CrossEncoder.from_base(CrossEncoderConfig(max_length=40, max_response_length=8)).save(tmp_path / "cross")
+    pool = tmp_path / "pool.txt"
+    pool.write_text("".join((small_corpus / "responses.txt").read_text(encoding="utf-8").splitlines(True)[:300]))
+    settings = FullRankSettings(
+        model=str(tmp_path / "model"), pool=str(pool), test=str(small_corpus / "test.txt"), bits=(64,), candidates=100,
+        timed_contexts=1, cache_dir=str(tmp_path / "cache"), relevance_judge=str(tmp_path / "judge"),
+        lm=str(tmp_path / "lm"), judge_queries=2, cross_encoder=str(tmp_path / "cross"), cross_depths=(5, 10),
+        cross_queries=2,
+    )
+    rows = dict(run_full_rank(settings))
+    for name in ("DR-BERT (float)", "LSH(64)", "LSH(64) + re-rank@100"):
+        assert 50 <= rows[name]["Relevance-100"] <= 100 and rows[name]["PPL-100"] > 1
+        assert rows[name]["judged queries"] == 2
+    # the judge is the retriever's twin, so the float top-100 is the most relevant to it
+    assert rows["DR-BERT (float)"]["Relevance-100"] >= rows["LSH(64)"]["Relevance-100"]
+    assert set(rows["LSH(64) + BERT re-rank@10"]) == {"Recall@1", "Recall@10", "MRR", "added ms/query", "queries"}
+    with pytest.raises(ValueError, match="retriever under test"):
+        run_full_rank(FullRankSettings(**{**settings.__dict__, "relevance_judge": str(tmp_path / "model")}))

@@ -1,0 +1,144 @@
+"""Cross-encoders: BERT and SA-BERT score ``[CLS] context [SEP] response [SEP]`` with one logit.
+
+BERT-FP is the same model started from a post-trained encoder (``CrossEncoderConfig.init``).
+
+References: SPEC "Models"; Gu et al. 2020 (SA-BERT) sec. 3; Han et al. 2021 (BERT-FP) sec. 3.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hashbert.config import CrossEncoderConfig, config_from_dict, config_to_dict
+from hashbert.models.encoder import initial_weights_dir, load_backbone, load_tokenizer
+from hashbert.models.pair_tokens import PairTokenizer
+from hashbert.models.serialization import BACKBONE_DIR, load_weights, read_model_config, save_model_dir
+
+logger = logging.getLogger(__name__)
+
+MODEL_TYPE = "cross_encoder"
+
+
+class CrossEncoder(nn.Module):
+    """A transformer over the joined pair, a linear layer on its [CLS] vector; SA-BERT adds speaker embeddings.
+
+    Build it with ``CrossEncoder.from_base(config)`` or ``CrossEncoder.load(directory)``.
+    """
+
+    def __init__(self, config: CrossEncoderConfig, backbone: nn.Module, tokenizer) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        hidden = int(backbone.config.hidden_size)
+        # Zero-initialised: SA-BERT starts exactly as BERT and learns what the speakers add.
+        self.speaker_embeddings = nn.Embedding(2, hidden) if config.speakers else None
+        if self.speaker_embeddings is not None:
+            nn.init.zeros_(self.speaker_embeddings.weight)
+        self.dropout = nn.Dropout(config.dropout)
+        self.score_layer = nn.Linear(hidden, 1)
+        self.pair_tokenizer = PairTokenizer(tokenizer, config.max_length, config.max_response_length, config.max_context_turns)
+
+    # ------------------------------------------------------------------ construction and persistence
+
+    @classmethod
+    def from_base(cls, config: CrossEncoderConfig | None = None) -> CrossEncoder:
+        """A cross-encoder whose transformer starts from ``config.init`` (if set) or the pretrained ``config.model``."""
+        config = config or CrossEncoderConfig()
+        model_dir = initial_weights_dir(config.model, config.init)
+        return cls(config, load_backbone(model_dir), load_tokenizer(model_dir))
+
+    def save(self, directory: str | Path) -> Path:
+        """Write config, safetensors weights, backbone config and tokenizer, with checksums (atomic)."""
+        return save_model_dir(directory, MODEL_TYPE, config_to_dict(self.config), self, self.tokenizer, self.backbone)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> CrossEncoder:
+        """Load a directory written by ``save``; checksums are verified first."""
+        config = config_from_dict(CrossEncoderConfig, read_model_config(directory, MODEL_TYPE))
+        backbone_dir = Path(directory) / BACKBONE_DIR
+        model = cls(config, load_backbone(backbone_dir, with_weights=False), load_tokenizer(backbone_dir))
+        load_weights(model, directory)
+        model.eval()
+        return model
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def row_name(self) -> str:
+        """Default table row name: SA-BERT with speakers, BERT-FP from a post-trained encoder, else BERT."""
+        if self.config.speakers:
+            return "SA-BERT"
+        return "BERT-FP" if self.config.init else "BERT"
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor,
+        speaker_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Args: (B, T) int64 tensors from ``self.pair_tokenizer.batch``. Returns: (B,) float32 logits."""
+        inputs = {"attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        if self.speaker_embeddings is None:
+            inputs["input_ids"] = input_ids
+        else:
+            words = self.backbone.get_input_embeddings()(input_ids)  # (B, T, H); positions are added inside
+            inputs["inputs_embeds"] = words + self.speaker_embeddings(speaker_ids)
+        cls_vector = self.backbone(**inputs).last_hidden_state[:, 0]  # (B, H)
+        return self.score_layer(self.dropout(cls_vector)).squeeze(-1)
+
+    def tokenize(self, contexts, responses, context_speakers=None, response_speakers=None) -> dict[str, torch.Tensor]:
+        """The model's inputs for (B,) pairs (see ``PairTokenizer.batch``); speaker ids only for SA-BERT."""
+        batch = self.pair_tokenizer.batch(contexts, responses, context_speakers, response_speakers)
+        if self.speaker_embeddings is None:
+            batch.pop("speaker_ids")
+        return batch
+
+    def collate(self, examples: Sequence) -> dict:
+        """``(ContextResponse, label)`` examples -> ``{"inputs": model inputs, "labels": (B,) float32}``."""
+        pairs = [pair for pair, _ in examples]
+        inputs = self.tokenize(
+            [p.context for p in pairs], [p.response for p in pairs],
+            [p.context_speakers for p in pairs], [p.response_speaker for p in pairs],
+        )
+        return {"inputs": inputs, "labels": torch.tensor([float(label) for _, label in examples])}
+
+    # ------------------------------------------------------------------ inference
+
+    @torch.inference_mode()
+    def score_pairs(
+        self, contexts: Sequence[Sequence[str]], responses: Sequence[str], context_speakers=None,
+        batch_size: int = 64, progress: bool = False,
+    ) -> np.ndarray:
+        """Logit of every (context, response) pair -> (N,) float32 (higher = more likely the true response)."""
+        n = len(contexts)
+        context_speakers = context_speakers or [None] * n
+        # Longest first, so batches hold pairs of similar length (less padding), then restore the order.
+        order = sorted(range(n), key=lambda i: -(sum(map(len, contexts[i])) + len(responses[i])))
+        out = np.empty(n, dtype=np.float32)
+        was_training = self.training
+        self.eval()
+        for start in tqdm(range(0, n, batch_size), desc="pairs", disable=not progress, unit="batch"):
+            idx = order[start : start + batch_size]
+            batch = self.tokenize([contexts[i] for i in idx], [responses[i] for i in idx], [context_speakers[i] for i in idx])
+            out[idx] = self(**{k: v.to(self.device) for k, v in batch.items()}).float().cpu().numpy()
+        self.train(was_training)
+        return out
+
+    def rerank_scores(self, groups: Sequence, batch_size: int = 64, progress: bool = False) -> list[np.ndarray]:
+        """Logit of every candidate of every ``RerankGroup`` (the group's recorded speakers, if any, are used)."""
+        contexts = [g.context for g in groups for _ in g.candidates]
+        responses = [c for g in groups for c in g.candidates]
+        speakers = [g.speakers for g in groups for _ in g.candidates]
+        flat = self.score_pairs(contexts, responses, speakers, batch_size, progress)
+        bounds = np.cumsum([0, *(len(g.candidates) for g in groups)])
+        return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

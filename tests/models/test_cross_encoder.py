@@ -1,0 +1,55 @@
+"""CrossEncoder: save/load gives identical scores, SA-BERT's speaker embedding starts neutral, re-rank shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hashbert.config import CrossEncoderConfig
+from hashbert.data import RerankGroup
+from hashbert.models.cross_encoder import CrossEncoder
+from hashbert.models.registry import load_model
+
+TINY = {"max_length": 40, "max_response_length": 12, "max_context_turns": 3}
+CONTEXTS = [("hi, how are you?", "good, and you?"), ("what's your favourite food?",), ("do you like music",)]
+RESPONSES = ["i am fine thanks", "pizza, always", "yes, mostly jazz"]
+
+
+@pytest.fixture(scope="module")
+def sa_bert():
+    torch.manual_seed(0)
+    model = CrossEncoder.from_base(CrossEncoderConfig(speakers=True, **TINY))
+    with torch.no_grad():
+        model.speaker_embeddings.weight.normal_(0, 0.1)  # non-zero, so a lost speaker table would show
+    return model.eval()
+
+
+def test_save_load_gives_identical_scores(sa_bert, tmp_path):
+    before = sa_bert.score_pairs(CONTEXTS, RESPONSES, [(0, 1), (1,), None])
+    sa_bert.save(tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    assert isinstance(loaded, CrossEncoder) and loaded.config == sa_bert.config and loaded.row_name == "SA-BERT"
+    np.testing.assert_array_equal(loaded.score_pairs(CONTEXTS, RESPONSES, [(0, 1), (1,), None]), before)
+
+
+def test_speakers_change_sa_bert_scores(sa_bert):
+    a = sa_bert.score_pairs(CONTEXTS[:1], RESPONSES[:1], [(0, 1)])
+    b = sa_bert.score_pairs(CONTEXTS[:1], RESPONSES[:1], [(1, 0)])
+    assert not np.allclose(a, b)
+
+
+def test_zero_speaker_embedding_scores_as_bert():
+    torch.manual_seed(0)
+    bert = CrossEncoder.from_base(CrossEncoderConfig(**TINY)).eval()
+    sa = CrossEncoder.from_base(CrossEncoderConfig(speakers=True, **TINY)).eval()
+    sa.score_layer.load_state_dict(bert.score_layer.state_dict())
+    np.testing.assert_allclose(sa.score_pairs(CONTEXTS, RESPONSES), bert.score_pairs(CONTEXTS, RESPONSES), atol=1e-5)
+
+
+def test_rerank_scores_match_pair_scores(sa_bert):
+    groups = [RerankGroup(CONTEXTS[0], tuple(RESPONSES), (1, 0, 0), 1, (0, 1)), RerankGroup(CONTEXTS[1], tuple(RESPONSES[:2]), (0, 1), 4)]
+    scores = sa_bert.rerank_scores(groups, batch_size=2)
+    assert [s.shape for s in scores] == [(3,), (2,)]
+    direct = sa_bert.score_pairs([CONTEXTS[0]] * 3, RESPONSES, [(0, 1)] * 3)
+    np.testing.assert_allclose(scores[0], direct, atol=1e-5)

@@ -1,0 +1,83 @@
+"""BERT-FP post-training: the 3-way labels on hand-made dialogues, ~15% masking, a finite joint loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hashbert.config import PostTrainConfig
+from hashbert.losses.post_training import PostTrainingLoss
+from hashbert.training.post_training import (
+    NEXT,
+    OTHER_DIALOGUE,
+    SAME_DIALOGUE,
+    mask_tokens,
+    relevance_examples,
+)
+
+DIALOGUES = [("a0", "a1", "a2", "a3", "a4"), ("b0", "b1", "b2"), ("c0", "c1", "c2", "c3")]
+
+
+def test_relevance_labels_are_right_on_hand_made_dialogues():
+    examples = relevance_examples(DIALOGUES, 2000, max_context_turns=2, seed=0)
+    owner = {turn: d for d, dialogue in enumerate(DIALOGUES) for turn in dialogue}
+    for e in examples:
+        d = owner[e.context[-1]]
+        i = DIALOGUES[d].index(e.context[-1]) + 1  # the position the context precedes
+        assert 1 <= len(e.context) <= 2 and e.context == DIALOGUES[d][max(0, i - 2) : i]
+        if e.label == NEXT:
+            assert e.candidate == DIALOGUES[d][i]
+        elif e.label == SAME_DIALOGUE:
+            assert owner[e.candidate] == d and e.candidate != DIALOGUES[d][i]
+        else:
+            assert e.label == OTHER_DIALOGUE and owner[e.candidate] != d
+    shares = [sum(e.label == k for e in examples) / len(examples) for k in (NEXT, SAME_DIALOGUE, OTHER_DIALOGUE)]
+    assert shares == pytest.approx([0.25, 0.25, 0.5], abs=0.04)
+
+
+def test_relevance_needs_two_dialogues():
+    with pytest.raises(ValueError, match="two dialogues"):
+        relevance_examples([("x", "y"), ("z",)], 10, 2, 0)
+
+
+def test_mlm_masks_about_15_percent_of_maskable_tokens_only():
+    torch.manual_seed(0)
+    ids = torch.randint(1000, 2000, (64, 128))
+    maskable = torch.ones_like(ids, dtype=torch.bool)
+    maskable[:, 0] = maskable[:, -1] = False  # [CLS] and [SEP]
+    masked, targets = mask_tokens(ids, maskable, 0.15, mask_id=103, vocab_size=30522)
+    picked = targets != -100
+    assert picked.float().sum() / maskable.sum() == pytest.approx(0.15, abs=0.01)
+    assert not picked[:, 0].any() and not picked[:, -1].any()
+    assert torch.equal(targets[picked], ids[picked]) and torch.equal(masked[~picked], ids[~picked])
+    assert (masked[picked] == 103).float().mean() == pytest.approx(0.8, abs=0.03)
+
+
+def test_post_training_loss_parts_and_empty_mask():
+    loss = PostTrainingLoss(relevance_weight=0.5)
+    value = loss(torch.zeros(0, 7), torch.zeros(0, dtype=torch.long), torch.zeros(2, 3), torch.tensor([0, 2]))
+    assert loss.last_parts["mlm"] == 0.0
+    assert float(value) == pytest.approx(0.5 * torch.log(torch.tensor(3.0)).item(), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_post_training_model_gives_a_finite_loss_and_saves_an_encoder(tmp_path):
+    from hashbert.config import CrossEncoderConfig, DualEncoderConfig, EncoderConfig
+    from hashbert.models.cross_encoder import CrossEncoder
+    from hashbert.models.dual_encoder import DualEncoder
+    from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
+    from hashbert.training.post_training import PostTrainingModel, save_encoder_checkpoint
+
+    model_dir = resolve_model_dir("all-MiniLM-L6-v2")
+    model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), PostTrainConfig(max_length=32, max_response_length=8))
+    batch = model.collate(relevance_examples(DIALOGUES, 4, 2, 0))
+    value = PostTrainingLoss()(*model(**batch))
+    assert torch.isfinite(value)
+    assert model.mlm_head.predictions.decoder.weight is model.backbone.get_input_embeddings().weight
+    save_encoder_checkpoint(model.backbone, model.tokenizer, tmp_path / "encoder", {})
+    cross = CrossEncoder.from_base(CrossEncoderConfig(init=str(tmp_path / "encoder"), max_length=32, max_response_length=8))
+    assert cross.row_name == "BERT-FP"
+    assert torch.equal(cross.backbone.get_input_embeddings().weight, model.backbone.get_input_embeddings().weight)
+    dual = DualEncoder.from_base(DualEncoderConfig(encoder=EncoderConfig(init=str(tmp_path / "encoder"))))
+    words = dual.context_encoder.backbone.get_input_embeddings().weight
+    assert torch.equal(words, model.backbone.get_input_embeddings().weight)
