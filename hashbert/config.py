@@ -477,9 +477,15 @@ class CrossEncoderConfig:
         False, "SA-BERT: add a 2-entry speaker embedding to the token embeddings (speakers alternate from the first "
         "utterance, or come from the corpus's .speakers sidecar where there is one)"
     )
-    dropout: float = option(0.1, "dropout on the [CLS] vector before the scoring layer")
+    dropout: float = option(0.1, "dropout on the pair vector before the scoring layer")
+    pooling: str = option(
+        "cls", "the pair vector the scoring layer reads: cls (BERT's convention) or mean (mean of the token vectors; "
+        "what sentence-transformer backbones such as all-MiniLM-L6-v2 were trained to produce)", ("cls", "mean"),
+    )
 
     def __post_init__(self) -> None:
+        if self.pooling not in ("cls", "mean"):
+            raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
         if self.max_response_length < 4 or self.max_length < self.max_response_length + 8:
             raise ValueError(
                 f"need max_response_length >= 4 and max_length >= max_response_length + 8, got "

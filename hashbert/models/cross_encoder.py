@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashbert.config import CrossEncoderConfig, config_from_dict, config_to_dict
-from hashbert.models.encoder import initial_weights_dir, load_backbone, load_tokenizer
+from hashbert.models.encoder import initial_weights_dir, load_backbone, load_tokenizer, pool_tokens
 from hashbert.models.pair_tokens import PairTokenizer
 from hashbert.models.serialization import BACKBONE_DIR, load_weights, read_model_config, save_model_dir
 
@@ -93,8 +93,8 @@ class CrossEncoder(nn.Module):
         else:
             words = self.backbone.get_input_embeddings()(input_ids)  # (B, T, H); positions are added inside
             inputs["inputs_embeds"] = words + self.speaker_embeddings(speaker_ids)
-        cls_vector = self.backbone(**inputs).last_hidden_state[:, 0]  # (B, H)
-        return self.score_layer(self.dropout(cls_vector)).squeeze(-1)
+        pair_vector = pool_tokens(self.backbone(**inputs).last_hidden_state, attention_mask, self.config.pooling)  # (B, H)
+        return self.score_layer(self.dropout(pair_vector)).squeeze(-1)
 
     def tokenize(self, contexts, responses, context_speakers=None, response_speakers=None) -> dict[str, torch.Tensor]:
         """The model's inputs for (B,) pairs (see ``PairTokenizer.batch``); speaker ids only for SA-BERT."""

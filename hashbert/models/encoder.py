@@ -97,12 +97,16 @@ class TextEncoder(nn.Module):
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The pooling rule alone. Args: hidden (B, T, H) token vectors, attention_mask (B, T). Returns: (B, H)."""
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = pool_tokens(hidden, attention_mask, self.pooling)
         return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
+
+
+def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, T, H) token vectors -> (B, H): the [CLS] vector (``"cls"``) or the mean over real tokens (``"mean"``)."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 class TextBatcher:

@@ -53,3 +53,19 @@ def test_rerank_scores_match_pair_scores(sa_bert):
     assert [s.shape for s in scores] == [(3,), (2,)]
     direct = sa_bert.score_pairs([CONTEXTS[0]] * 3, RESPONSES, [(0, 1)] * 3)
     np.testing.assert_allclose(scores[0], direct, atol=1e-5)
+
+
+def test_mean_pooling_reads_every_real_token_and_cls_the_first():
+    torch.manual_seed(0)
+    model = CrossEncoder.from_base(CrossEncoderConfig(pooling="mean", **TINY)).eval()
+    batch = model.tokenize(CONTEXTS, RESPONSES)
+    with torch.no_grad():
+        tokens = model.backbone(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        expected_mean = model.score_layer((tokens * mask).sum(1) / mask.sum(1)).squeeze(-1)
+        expected_cls = model.score_layer(tokens[:, 0]).squeeze(-1)
+        assert torch.allclose(model(**batch), expected_mean, atol=1e-5)
+        model.config = CrossEncoderConfig(pooling="cls", **TINY)
+        assert torch.allclose(model(**batch), expected_cls, atol=1e-5)
+    with pytest.raises(ValueError, match="pooling"):
+        CrossEncoderConfig(pooling="max")
