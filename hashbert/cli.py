@@ -346,8 +346,9 @@ def _add_cross_commands(train) -> None:
 
     p = _command(
         train, "cross", cmd_train_cross, "train a cross-encoder (BERT; SA-BERT with --speakers; BERT-FP with --init)",
-        "Score [CLS] context [SEP] response [SEP] with a linear layer on [CLS], trained with binary cross-entropy\n"
-        "on each training context's true response plus --negatives responses drawn from other pairs. The context\n"
+        "Score [CLS] context [SEP] response [SEP] with a linear layer on [CLS] (or, --pooling mean, the mean token\n"
+        "vector), trained with binary cross-entropy on each training context's true response plus --negatives\n"
+        "responses drawn from other pairs. The context\n"
         "is truncated from the left, the response from the right, --max-length tokens in all. --speakers adds\n"
         "SA-BERT's speaker embedding (speakers from the corpus's .speakers sidecar, else alternating); --init starts\n"
         "from a post-trained encoder ('train post' writes one: BERT-FP). --max-train-pairs counts contexts.\n"
