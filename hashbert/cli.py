@@ -34,6 +34,9 @@ typical run (the README's main job does exactly this):
   hashbert data prepare chitchat --out runs/chitchat
   hashbert train dual --train runs/chitchat/train.txt --valid runs/chitchat/valid.txt --out runs/dr-bert
   hashbert evaluate rerank --test runs/chitchat/test.txt --zero-shot --model runs/dr-bert/model
+  hashbert train hash --dual-encoder runs/dr-bert/model --train runs/chitchat/train.txt --n-bits 256 --out runs/hb-256
+  hashbert evaluate hashing --test runs/chitchat/test.txt --dual-encoder runs/dr-bert/model --bits 256
+      --model runs/hb-256/model --name "Hash-BERT(256)" --out runs/hashing     (one command)
 """
 
 
