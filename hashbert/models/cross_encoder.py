@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hashbert.config import CrossEncoderConfig, config_from_dict, config_to_dict
+from hashbert.config import CrossEncoderConfig, config_to_dict
 from hashbert.models.encoder import initial_weights_dir, load_backbone, load_tokenizer, pool_tokens
 from hashbert.models.pair_tokens import PairTokenizer
-from hashbert.models.serialization import BACKBONE_DIR, load_weights, read_model_config, save_model_dir
+from hashbert.models.serialization import load_backbone_model, save_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +62,10 @@ class CrossEncoder(nn.Module):
     @classmethod
     def load(cls, directory: str | Path) -> CrossEncoder:
         """Load a directory written by ``save``; checksums are verified first."""
-        config = config_from_dict(CrossEncoderConfig, read_model_config(directory, MODEL_TYPE))
-        backbone_dir = Path(directory) / BACKBONE_DIR
-        model = cls(config, load_backbone(backbone_dir, with_weights=False), load_tokenizer(backbone_dir))
-        load_weights(model, directory)
-        model.eval()
-        return model
+        return load_backbone_model(
+            directory, MODEL_TYPE, CrossEncoderConfig,
+            lambda config, backbone_dir: cls(config, load_backbone(backbone_dir, with_weights=False), load_tokenizer(backbone_dir)),
+        )
 
     @property
     def device(self) -> torch.device:

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hashbert.config import DualEncoderConfig, config_from_dict, config_to_dict
+from hashbert.config import DualEncoderConfig, config_to_dict
 from hashbert.models.encoder import TextBatcher, TextEncoder, initial_weights_dir, load_backbone, load_tokenizer
-from hashbert.models.serialization import BACKBONE_DIR, load_weights, read_model_config, save_model_dir
+from hashbert.models.serialization import load_backbone_model, save_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +66,9 @@ class DualEncoder(nn.Module):
     @classmethod
     def load(cls, directory: str | Path) -> DualEncoder:
         """Load a directory written by ``save``; checksums are verified first."""
-        config = config_from_dict(DualEncoderConfig, read_model_config(directory, MODEL_TYPE))
-        model = cls._build(config, Path(directory) / BACKBONE_DIR, with_weights=False)
-        load_weights(model, directory)
-        model.eval()
-        return model
+        return load_backbone_model(
+            directory, MODEL_TYPE, DualEncoderConfig, lambda config, backbone_dir: cls._build(config, backbone_dir, with_weights=False)
+        )
 
     @property
     def device(self) -> torch.device:

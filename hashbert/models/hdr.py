@@ -27,12 +27,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hashbert.config import HdrConfig, config_from_dict, config_to_dict
+from hashbert.config import HdrConfig, config_to_dict
 from hashbert.io import sha256_file
 from hashbert.models.code_scoring import index_groups
 from hashbert.models.encoder import TextBatcher, TextEncoder, initial_weights_dir, load_backbone, load_tokenizer
 from hashbert.models.hdr_aggregators import HdrAggregator, MultiVectors, group_maxsim_scores
-from hashbert.models.serialization import BACKBONE_DIR, load_weights, read_model_config, save_model_dir
+from hashbert.models.serialization import load_backbone_model, save_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -151,11 +151,10 @@ class HdrModel(nn.Module):
     @classmethod
     def load(cls, directory: str | Path) -> HdrModel:
         """Load a directory written by ``save``; checksums are verified first."""
-        config = config_from_dict(HdrConfig, read_model_config(directory, MODEL_TYPE))
-        model = cls._from_dir(config, Path(directory) / BACKBONE_DIR, with_weights=False)
-        load_weights(model, directory)
+        model = load_backbone_model(
+            directory, MODEL_TYPE, HdrConfig, lambda config, backbone_dir: cls._from_dir(config, backbone_dir, with_weights=False)
+        )
         model.fingerprint = sha256_file(Path(directory) / "checksums.json")
-        model.eval()
         return model
 
     @property

@@ -8,13 +8,15 @@ directory loads without the original model package) and ``checksums.json`` over 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from safetensors.torch import load_model, save_model
 from torch import nn
 
 from hashbert import __version__
+from hashbert.config import config_from_dict
 from hashbert.io import ArtefactError, atomic_directory, read_json, verify_checksums, write_checksums, write_json
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,21 @@ def _model_dir(directory: str | Path) -> Path:
 def model_type_of(directory: str | Path) -> str:
     """The ``type`` recorded in a model directory's config.json."""
     return str(read_json(_model_dir(directory) / "config.json").get("type"))
+
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def load_backbone_model(
+    directory: str | Path, model_type: str, config_type: type, build: Callable[[Any, Path], ModuleT]
+) -> ModuleT:
+    """The load path of every model saved with a ``backbone/``: verify the checksums, read the typed config,
+    ``build(config, backbone_dir)`` the module (architecture and tokenizer only, no pretrained weights read),
+    load its saved weights strictly; returned in eval mode."""
+    config = config_from_dict(config_type, read_model_config(directory, model_type))
+    model = build(config, Path(directory) / BACKBONE_DIR)
+    load_weights(model, directory)
+    return model.eval()
 
 
 def load_weights(module: nn.Module, directory: str | Path) -> None:
