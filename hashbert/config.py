@@ -459,9 +459,12 @@ class HdrHashConfig:
 # ---------------------------------------------------------------------------------------------- cross-encoders (issue 7)
 
 
+CROSS_POOLINGS = ("cls", "mean", "segments")
+
+
 @dataclass(frozen=True)
 class CrossEncoderConfig:
-    """BERT / SA-BERT: ``[CLS] context [SEP] response [SEP]`` -> a linear layer on [CLS] -> one logit."""
+    """BERT / SA-BERT: ``[CLS] context [SEP] response [SEP]`` -> a linear layer on the pair vector -> one logit."""
 
     model: str = option(
         "all-MiniLM-L6-v2", "base encoder: a local Hugging Face model directory or an installed model package name"
@@ -479,13 +482,20 @@ class CrossEncoderConfig:
     )
     dropout: float = option(0.1, "dropout on the pair vector before the scoring layer")
     pooling: str = option(
-        "cls", "the pair vector the scoring layer reads: cls (BERT's convention) or mean (mean of the token vectors; "
-        "what sentence-transformer backbones such as all-MiniLM-L6-v2 were trained to produce)", ("cls", "mean"),
+        "cls", "the pair vector the scoring layer reads: cls (BERT's convention); mean (mean of the token vectors; "
+        "what sentence-transformer backbones such as all-MiniLM-L6-v2 were trained to produce); segments (the "
+        "elementwise product of the unit-length means of the context's and the response's token vectors, the scoring "
+        "layer started as a scaled cosine, so training starts from the backbone's bi-encoder ranking)",
+        CROSS_POOLINGS,
     )
+    segments_scale: float = option(
+        20.0, "segments pooling: the scoring layer starts as logit = scale * (cosine - offset)"
+    )
+    segments_offset: float = option(0.3, "segments pooling: the cosine that starts at logit 0 (see --segments-scale)")
 
     def __post_init__(self) -> None:
-        if self.pooling not in ("cls", "mean"):
-            raise ValueError(f"pooling must be 'cls' or 'mean', got {self.pooling!r}")
+        if self.pooling not in CROSS_POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(CROSS_POOLINGS)}, got {self.pooling!r}")
         if self.max_response_length < 4 or self.max_length < self.max_response_length + 8:
             raise ValueError(
                 f"need max_response_length >= 4 and max_length >= max_response_length + 8, got "
@@ -519,8 +529,14 @@ class PostTrainConfig:
     mlm_probability: float = option(0.15, "fraction of (non-special) tokens the masked LM predicts")
     relevance_weight: float = option(1.0, "weight of the 3-way relevance cross-entropy beside the masked LM")
     examples: int = option(20000, "training examples drawn from the dialogues (seeded)")
+    pooling: str = option(
+        "cls", "the pair vector the relevance head reads (see 'train cross --pooling'); use the cross-encoder's",
+        CROSS_POOLINGS,
+    )
 
     def __post_init__(self) -> None:
+        if self.pooling not in CROSS_POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(CROSS_POOLINGS)}, got {self.pooling!r}")
         if not 0 < self.mlm_probability < 1:
             raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
         if self.max_length < self.max_response_length + 8 or self.examples < 2:

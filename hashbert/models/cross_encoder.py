@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from hashbert.config import CrossEncoderConfig, config_to_dict
@@ -26,8 +27,32 @@ logger = logging.getLogger(__name__)
 MODEL_TYPE = "cross_encoder"
 
 
+def segment_product(hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+    """(B, T, H) token vectors of joined pairs -> (B, H): unit-length context mean * unit-length response mean.
+
+    Context tokens are the real tokens of type 0 ([CLS], the turns and their [SEP]s), response tokens
+    those of type 1; the vectors come from one pass over the joined pair, so each side has attended to
+    the other. Summed over H, the product is the cosine of the two means.
+    """
+    real = attention_mask.to(hidden.dtype)
+    response = real * token_type_ids.to(hidden.dtype)
+    context = real - response
+    means = [
+        F.normalize((hidden * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1.0), dim=-1)
+        for m in (context, response)
+    ]
+    return means[0] * means[1]
+
+
+def pool_pair(hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, T, H) token vectors of joined pairs -> (B, H) pair vectors: ``cls``, ``mean`` or ``segments``."""
+    if pooling == "segments":
+        return segment_product(hidden, attention_mask, token_type_ids)
+    return pool_tokens(hidden, attention_mask, pooling)
+
+
 class CrossEncoder(nn.Module):
-    """A transformer over the joined pair, a linear layer on its [CLS] vector; SA-BERT adds speaker embeddings.
+    """A transformer over the joined pair, a linear layer on its pair vector; SA-BERT adds speaker embeddings.
 
     Build it with ``CrossEncoder.from_base(config)`` or ``CrossEncoder.load(directory)``.
     """
@@ -44,6 +69,12 @@ class CrossEncoder(nn.Module):
             nn.init.zeros_(self.speaker_embeddings.weight)
         self.dropout = nn.Dropout(config.dropout)
         self.score_layer = nn.Linear(hidden, 1)
+        if config.pooling == "segments":
+            # A constant weight s and bias -s*m make the layer s * (cosine - m) on the product of unit
+            # vectors: at step 0 the pair is ranked by the backbone's own bi-encoder similarity (for a
+            # sentence-transformer, already well above chance), which a randomly started head is not.
+            nn.init.constant_(self.score_layer.weight, config.segments_scale)
+            nn.init.constant_(self.score_layer.bias, -config.segments_scale * config.segments_offset)
         self.pair_tokenizer = PairTokenizer(tokenizer, config.max_length, config.max_response_length, config.max_context_turns)
 
     # ------------------------------------------------------------------ construction and persistence
@@ -91,7 +122,8 @@ class CrossEncoder(nn.Module):
         else:
             words = self.backbone.get_input_embeddings()(input_ids)  # (B, T, H); positions are added inside
             inputs["inputs_embeds"] = words + self.speaker_embeddings(speaker_ids)
-        pair_vector = pool_tokens(self.backbone(**inputs).last_hidden_state, attention_mask, self.config.pooling)  # (B, H)
+        hidden = self.backbone(**inputs).last_hidden_state  # (B, T, H)
+        pair_vector = pool_pair(hidden, attention_mask, token_type_ids, self.config.pooling)  # (B, H)
         return self.score_layer(self.dropout(pair_vector)).squeeze(-1)
 
     def tokenize(self, contexts, responses, context_speakers=None, response_speakers=None) -> dict[str, torch.Tensor]:

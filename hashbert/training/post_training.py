@@ -25,6 +25,7 @@ from hashbert.config import DataConfig, PostTrainConfig, TrainConfig, config_to_
 from hashbert.data import read_training_pairs
 from hashbert.io import atomic_directory, write_checksums, write_json
 from hashbert.losses.post_training import PostTrainingLoss
+from hashbert.models.cross_encoder import pool_pair
 from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
 from hashbert.models.pair_tokens import PairTokenizer
 from hashbert.training.dual import plot_loss
@@ -93,7 +94,11 @@ def mask_tokens(
 
 
 class PostTrainingModel(nn.Module):
-    """The encoder with BERT's MLM head (tied to the word embeddings) and a 3-way relevance head on [CLS]."""
+    """The encoder with BERT's MLM head (tied to the word embeddings) and a 3-way relevance head on the pair vector.
+
+    The pair vector is pooled as ``config.pooling`` says ([CLS] for BERT-FP); post-train with the pooling
+    the cross-encoder will use, so the relevance task shapes the vector that is later scored.
+    """
 
     def __init__(self, backbone: nn.Module, tokenizer, config: PostTrainConfig) -> None:
         super().__init__()
@@ -123,7 +128,8 @@ class PostTrainingModel(nn.Module):
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
         picked = mlm_targets != -100  # (B, T); the vocabulary projection runs only where it is needed
         mlm_logits = self.mlm_head(hidden[picked])  # (M, V)
-        return mlm_logits, mlm_targets[picked], self.relevance_head(hidden[:, 0]), relevance_targets
+        pair_vector = pool_pair(hidden, attention_mask, token_type_ids, self.config.pooling)  # (B, H)
+        return mlm_logits, mlm_targets[picked], self.relevance_head(pair_vector), relevance_targets
 
 
 def save_encoder_checkpoint(backbone: nn.Module, tokenizer, directory: str | Path, record: dict[str, Any]) -> Path:

@@ -69,3 +69,23 @@ def test_mean_pooling_reads_every_real_token_and_cls_the_first():
         assert torch.allclose(model(**batch), expected_cls, atol=1e-5)
     with pytest.raises(ValueError, match="pooling"):
         CrossEncoderConfig(pooling="max")
+
+
+def test_segments_pooling_starts_as_scaled_cosine_of_the_two_sides():
+    config = CrossEncoderConfig(pooling="segments", segments_scale=10.0, segments_offset=0.25, **TINY)
+    model = CrossEncoder.from_base(config).eval()
+    batch = model.tokenize(CONTEXTS, RESPONSES)
+    with torch.no_grad():
+        tokens = model.backbone(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}).last_hidden_state
+        logits = model(**batch)
+    for i in range(len(CONTEXTS)):
+        # Reference by positions: [CLS] + context tokens come first, then the response and its [SEP].
+        n_real = int(batch["attention_mask"][i].sum())
+        n_context = n_real - int(batch["token_type_ids"][i].sum())
+        context_mean = tokens[i, :n_context].mean(0)
+        response_mean = tokens[i, n_context:n_real].mean(0)
+        cosine = torch.nn.functional.cosine_similarity(context_mean, response_mean, dim=0)
+        assert logits[i].item() == pytest.approx(10.0 * (cosine.item() - 0.25), abs=1e-4)
+    # Padding does not leak into either side: a pair scored alone scores as it does in the batch.
+    alone = model.score_pairs(CONTEXTS[1:2], RESPONSES[1:2])
+    np.testing.assert_allclose(alone, logits[1:2].numpy(), atol=1e-4)
