@@ -21,7 +21,7 @@ from torch import nn
 from hashbert.config import LanguageModelConfig, config_from_dict, config_to_dict
 from hashbert.io import atomic_directory, read_json, write_checksums, write_json
 from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
-from hashbert.models.pair_tokens import PairTokenizer
+from hashbert.models.pair_tokens import PairTokenizer, longest_first
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,17 @@ def response_nll(model: nn.Module, input_ids: torch.Tensor, attention_mask: torc
         input_ids, attention_mask, response_mask: (B, T); token p is predicted from the logits at p - 1.
     Returns: (nll_sum (B,) float64, n_tokens (B,) int64).
     """
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()  # (B, T-1, V)
-    token_nll = nn.functional.cross_entropy(logits.transpose(1, 2), input_ids[:, 1:], reduction="none")  # (B, T-1)
-    counted = response_mask[:, 1:].to(token_nll.dtype)
-    return (token_nll * counted).sum(1).double(), response_mask[:, 1:].sum(1)
+    # Only the positions that predict a counted token go through the vocabulary projection: the
+    # response is a small part of each row, and for a small LM the projection is most of the cost.
+    # (base model + output embeddings is the forward pass of GPT-2-style heads; a model whose forward
+    # post-processes its logits would need the full forward instead.)
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, :-1]  # (B, T-1, H)
+    counted = response_mask[:, 1:].bool()  # (B, T-1)
+    logits = model.get_output_embeddings()(hidden[counted]).float()  # (M, V)
+    token_nll = nn.functional.cross_entropy(logits, input_ids[:, 1:][counted], reduction="none")  # (M,)
+    rows = counted.nonzero()[:, 0]
+    nll = torch.zeros(input_ids.shape[0], dtype=torch.float64).index_add_(0, rows, token_nll.double())
+    return nll, counted.sum(1)
 
 
 class CausalLmScorer:
@@ -117,9 +124,10 @@ class CausalLmScorer:
     def response_losses(self, contexts: Sequence[Sequence[str]], responses: Sequence[str], batch_size: int = 32):
         """(N,) float64 summed response-token NLL and (N,) int64 response-token counts of each pair."""
         nll, counts = np.zeros(len(contexts)), np.zeros(len(contexts), dtype=np.int64)
+        order = longest_first(contexts, responses)
         for start in range(0, len(contexts), batch_size):
-            part = slice(start, start + batch_size)
-            batch = self.pair_tokenizer.batch(contexts[part], responses[part])
+            part = order[start : start + batch_size]
+            batch = self.pair_tokenizer.batch([contexts[i] for i in part], [responses[i] for i in part])
             mask = response_token_mask(batch["token_type_ids"], batch["attention_mask"])
             part_nll, part_counts = response_nll(self.model, batch["input_ids"], batch["attention_mask"], mask)
             nll[part], counts[part] = part_nll.numpy(), part_counts.numpy()

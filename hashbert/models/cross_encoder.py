@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from hashbert.config import CrossEncoderConfig, config_to_dict
 from hashbert.models.encoder import initial_weights_dir, load_backbone, load_tokenizer, pool_tokens
-from hashbert.models.pair_tokens import PairTokenizer
+from hashbert.models.pair_tokens import PairTokenizer, longest_first
 from hashbert.models.serialization import load_backbone_model, save_model_dir
 
 logger = logging.getLogger(__name__)
@@ -152,8 +152,7 @@ class CrossEncoder(nn.Module):
         """Logit of every (context, response) pair -> (N,) float32 (higher = more likely the true response)."""
         n = len(contexts)
         context_speakers = context_speakers or [None] * n
-        # Longest first, so batches hold pairs of similar length (less padding), then restore the order.
-        order = sorted(range(n), key=lambda i: -(sum(map(len, contexts[i])) + len(responses[i])))
+        order = longest_first(contexts, responses)
         out = np.empty(n, dtype=np.float32)
         was_training = self.training
         self.eval()

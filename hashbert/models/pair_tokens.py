@@ -39,6 +39,12 @@ def pair_speakers(n_context: int, context_speakers: Sequence[int] | None, respon
     return tuple(context_speakers), response_speaker
 
 
+def longest_first(contexts: Sequence[Sequence[str]], responses: Sequence[str]) -> list[int]:
+    """Pair indices, longest (in characters) first: batches cut from this order hold pairs of similar
+    length, so less of each batch is padding. Callers put the results back in the input order."""
+    return sorted(range(len(contexts)), key=lambda i: -(sum(map(len, contexts[i])) + len(responses[i])))
+
+
 @dataclass(frozen=True)
 class PairTokenizer:
     """Builds the padded tensors of ``[CLS] context [SEP] response [SEP]`` sequences.

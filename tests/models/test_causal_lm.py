@@ -59,3 +59,14 @@ def test_scorer_reads_a_saved_directory(tiny_lm, tmp_path):
     assert math.isfinite(math.exp(nll.sum() / counts.sum()))
     with pytest.raises(ValueError, match="not a language-model directory"):
         CausalLmScorer(tmp_path / "missing")
+
+
+def test_scorer_batches_by_length_and_returns_input_order(tiny_lm, tmp_path):
+    model, tokenizer, config = tiny_lm
+    save_causal_lm(model, tokenizer, tmp_path / "lm", config)
+    scorer = CausalLmScorer(tmp_path / "lm", max_length=config.max_length, max_response_length=config.max_response_length)
+    contexts, responses = [*CONTEXTS, ("ok",)], [*RESPONSES, "sure thing, see you at the station tomorrow"]
+    one_by_one = scorer.response_losses(contexts, responses, batch_size=1)
+    batched = scorer.response_losses(contexts, responses, batch_size=2)
+    np.testing.assert_array_equal(batched[1], one_by_one[1])
+    np.testing.assert_allclose(batched[0], one_by_one[0], rtol=1e-5)
