@@ -62,3 +62,28 @@ def test_judge_methods_scores_each_distinct_pair_once():
 def test_the_retriever_cannot_judge_itself(tmp_path):
     with pytest.raises(ValueError, match="retriever under test"):
         load_relevance_judge(tmp_path / "dr-bert", retriever=tmp_path / "dr-bert")
+
+
+
+@pytest.mark.slow
+def test_relevance_judges_score_gold_above_random_on_a_real_slice(small_corpus, dual_encoder):
+    import torch
+
+    from hashbert.config import CrossEncoderConfig
+    from hashbert.data import read_rerank_groups
+    from hashbert.evaluation.judges import CrossEncoderJudge
+    from hashbert.models.cross_encoder import CrossEncoder
+
+    # Every candidate of the real slice's held-out groups: the true next turn, or a turn of another conversation.
+    groups = read_rerank_groups(small_corpus / "test.txt") + read_rerank_groups(small_corpus / "valid.txt")
+    contexts = [g.context for g in groups for _ in g.candidates]
+    responses = [c for g in groups for c in g.candidates]
+    gold = np.array([label for g in groups for label in g.labels]) == 1
+    torch.manual_seed(0)
+    # Untrained but not random: the segments head starts as the backbone's own similarity of the two sides.
+    cross = CrossEncoder.from_base(
+        CrossEncoderConfig(pooling="segments", segments_scale=5.0, segments_offset=0.7, max_length=96, max_response_length=24)
+    ).eval()
+    for judge, margin in ((DualEncoderJudge(dual_encoder), 0.05), (CrossEncoderJudge(cross), 0.02)):
+        scores = judge.score(contexts, responses)
+        assert scores[gold].mean() > scores[~gold].mean() + margin, (judge.name, scores[gold].mean(), scores[~gold].mean())

@@ -81,3 +81,32 @@ def test_post_training_model_gives_a_finite_loss_and_saves_an_encoder(tmp_path):
     dual = DualEncoder.from_base(DualEncoderConfig(encoder=EncoderConfig(init=str(tmp_path / "encoder"))))
     words = dual.context_encoder.backbone.get_input_embeddings().weight
     assert torch.equal(words, model.backbone.get_input_embeddings().weight)
+
+
+@pytest.mark.slow
+def test_post_training_loss_falls_on_a_real_slice(small_corpus, tmp_path):
+    from hashbert.config import TrainConfig
+    from hashbert.data import read_training_pairs
+    from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
+    from hashbert.training.post_training import PostTrainingModel
+    from hashbert.training.trainer import Trainer
+
+    torch.manual_seed(0)
+    dialogues = [(*p.context, p.response) for p in read_training_pairs(small_corpus / "train.txt", "last")]
+    examples = relevance_examples(dialogues, 16, 2, seed=0)
+    model_dir = resolve_model_dir("all-MiniLM-L6-v2")
+    config = PostTrainConfig(max_length=48, max_response_length=12, max_context_turns=2)
+    model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), config)
+    loss = PostTrainingLoss()
+    batch = model.collate(examples)  # one fixed masking, so before and after see the same targets
+
+    def mean_loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            return float(loss(*model(**batch)))
+
+    before = mean_loss()
+    train = TrainConfig(lr=5e-4, batch_size=8, epochs=5, warmup_ratio=0.0, save_every=0, progress=False, device="cpu")
+    Trainer(model, lambda b: loss(*model(**b)), examples, model.collate, train, tmp_path).fit()
+    after = mean_loss()
+    assert after < before - 0.5, (before, after)  # the MLM part starts near ln(30522) = 10.3
