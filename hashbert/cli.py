@@ -349,10 +349,13 @@ def _add_cross_commands(train) -> None:
 
     p = _command(
         train, "cross", cmd_train_cross, "train a cross-encoder (BERT; SA-BERT with --speakers; BERT-FP with --init)",
-        "Score [CLS] context [SEP] response [SEP] with a linear layer on [CLS] (or, --pooling mean, the mean token\n"
-        "vector), trained with binary cross-entropy on each training context's true response plus --negatives\n"
-        "responses drawn from other pairs. The context\n"
-        "is truncated from the left, the response from the right, --max-length tokens in all. --speakers adds\n"
+        "Score [CLS] context [SEP] response [SEP] with a linear layer on a pair vector, trained with binary\n"
+        "cross-entropy on each training context's true response plus --negatives responses drawn from other\n"
+        "pairs. The pair vector is [CLS] (--pooling cls, BERT's), the mean token vector (mean), or the product of\n"
+        "the context's and the response's unit-length mean vectors (segments: the layer starts as a scaled cosine,\n"
+        "so a sentence-embedding backbone such as all-MiniLM-L6-v2 ranks well from the first step; on a CPU budget\n"
+        "it is the one that learns). The context is truncated from the left, the response from the right,\n"
+        "--max-length tokens in all. --speakers adds\n"
         "SA-BERT's speaker embedding (speakers from the corpus's .speakers sidecar, else alternating); --init starts\n"
         "from a post-trained encoder ('train post' writes one: BERT-FP). --max-train-pairs counts contexts.\n"
         "Checkpoints, resume and --out layout as 'train dual'.",
@@ -367,7 +370,7 @@ def _add_cross_commands(train) -> None:
         train, "post", cmd_train_post, "BERT-FP post-training: masked LM + 3-way utterance relevance on the dialogues",
         "Draw --examples (short context, candidate) pairs from the training dialogues: the true next utterance\n"
         "(p 0.25), a random utterance of the same dialogue (0.25) or of another dialogue (0.5), classified 3-way\n"
-        "on [CLS], while 15% of the tokens are masked and predicted. Writes --out/encoder (a Hugging Face\n"
+        "on the pair vector (--pooling, as for 'train cross'), while 15% of the tokens are masked and predicted. Writes --out/encoder (a Hugging Face\n"
         "directory): start a cross-encoder from it with 'train cross --init', a dual-encoder with 'train dual --init'.",
     )
     p.add_argument("--out", required=True, help="run directory: checkpoints, encoder/, run.json, loss.png")
