@@ -110,3 +110,19 @@ def test_post_training_loss_falls_on_a_real_slice(small_corpus, tmp_path):
     Trainer(model, lambda b: loss(*model(**b)), examples, model.collate, train, tmp_path).fit()
     after = mean_loss()
     assert after < before - 0.5, (before, after)  # the MLM part starts near ln(30522) = 10.3
+
+
+def test_segments_relevance_head_starts_as_a_signed_scaled_cosine():
+    from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
+    from hashbert.training.post_training import SEGMENTS_OFFSET, SEGMENTS_SCALE, PostTrainingModel
+
+    model_dir = resolve_model_dir("all-MiniLM-L6-v2")
+    config = PostTrainConfig(max_length=32, max_response_length=8, pooling="segments")
+    model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), config)
+    cosine = torch.tensor([0.9, 0.5])
+    pair_vectors = cosine[:, None] * torch.full((2, 384), 1 / 384)  # product vectors summing to the cosine
+    logits = model.relevance_head(pair_vectors)
+    expected_next = SEGMENTS_SCALE * (cosine - SEGMENTS_OFFSET)
+    assert torch.allclose(logits[:, NEXT], expected_next, atol=1e-5)
+    assert torch.allclose(logits[:, OTHER_DIALOGUE], -expected_next, atol=1e-5)
+    assert torch.allclose(logits[:, SAME_DIALOGUE], torch.zeros(2))
