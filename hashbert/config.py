@@ -482,7 +482,7 @@ class CrossEncoderConfig:
     )
     dropout: float = option(0.1, "dropout on the pair vector before the scoring layer")
     pooling: str = option(
-        "cls", "the pair vector the scoring layer reads: cls (BERT's convention); mean (mean of the token vectors; "
+        "segments", "the pair vector the scoring layer reads: cls (BERT's convention); mean (mean of the token vectors; "
         "what sentence-transformer backbones such as all-MiniLM-L6-v2 were trained to produce); segments (the "
         "elementwise product of the unit-length means of the context's and the response's token vectors, the scoring "
         "layer started as a scaled cosine, so training starts from the backbone's bi-encoder ranking)",
@@ -530,7 +530,7 @@ class PostTrainConfig:
     relevance_weight: float = option(1.0, "weight of the 3-way relevance cross-entropy beside the masked LM")
     examples: int = option(20000, "training examples drawn from the dialogues (seeded)")
     pooling: str = option(
-        "cls", "the pair vector the relevance head reads (see 'train cross --pooling'); use the cross-encoder's",
+        "segments", "the pair vector the relevance head reads (see 'train cross --pooling'); use the cross-encoder's",
         CROSS_POOLINGS,
     )
 

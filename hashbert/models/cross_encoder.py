@@ -96,6 +96,7 @@ class CrossEncoder(nn.Module):
         return load_backbone_model(
             directory, MODEL_TYPE, CrossEncoderConfig,
             lambda config, backbone_dir: cls(config, load_backbone(backbone_dir, with_weights=False), load_tokenizer(backbone_dir)),
+            saved_before={"pooling": "cls"},  # cross-encoders saved before --pooling existed read [CLS]
         )
 
     @property

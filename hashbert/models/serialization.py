@@ -74,12 +74,17 @@ ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def load_backbone_model(
-    directory: str | Path, model_type: str, config_type: type, build: Callable[[Any, Path], ModuleT]
+    directory: str | Path, model_type: str, config_type: type, build: Callable[[Any, Path], ModuleT],
+    saved_before: dict[str, Any] | None = None,
 ) -> ModuleT:
     """The load path of every model saved with a ``backbone/``: verify the checksums, read the typed config,
     ``build(config, backbone_dir)`` the module (architecture and tokenizer only, no pretrained weights read),
-    load its saved weights strictly; returned in eval mode."""
-    config = config_from_dict(config_type, read_model_config(directory, model_type))
+    load its saved weights strictly; returned in eval mode.
+
+    ``saved_before`` gives the values that fields missing from an older saved config had then (a field's
+    default may have changed since), so old artefacts load as they were trained.
+    """
+    config = config_from_dict(config_type, {**(saved_before or {}), **read_model_config(directory, model_type)})
     model = build(config, Path(directory) / BACKBONE_DIR)
     load_weights(model, directory)
     return model.eval()

@@ -99,7 +99,7 @@ def mask_tokens(
 class PostTrainingModel(nn.Module):
     """The encoder with BERT's MLM head (tied to the word embeddings) and a 3-way relevance head on the pair vector.
 
-    The pair vector is pooled as ``config.pooling`` says ([CLS] for BERT-FP); post-train with the pooling
+    The pair vector is pooled as ``config.pooling`` says ([CLS] in the BERT-FP paper); post-train with the pooling
     the cross-encoder will use, so the relevance task shapes the vector that is later scored.
     """
 

@@ -89,3 +89,19 @@ def test_segments_pooling_starts_as_scaled_cosine_of_the_two_sides():
     # Padding does not leak into either side: a pair scored alone scores as it does in the batch.
     alone = model.score_pairs(CONTEXTS[1:2], RESPONSES[1:2])
     np.testing.assert_allclose(alone, logits[1:2].numpy(), atol=1e-4)
+
+
+def test_a_config_saved_before_the_pooling_option_loads_as_cls(tmp_path):
+    import json
+
+    from hashbert.io import write_checksums
+
+    model = CrossEncoder.from_base(CrossEncoderConfig(pooling="cls", **TINY)).eval()
+    model.save(tmp_path / "model")
+    config_file = tmp_path / "model" / "config.json"
+    saved = json.loads(config_file.read_text())
+    saved["config"].pop("pooling")  # as written by the first release
+    config_file.write_text(json.dumps(saved))
+    listed = json.loads((tmp_path / "model" / "checksums.json").read_text())
+    write_checksums(tmp_path / "model", list(listed))
+    assert CrossEncoder.load(tmp_path / "model").config.pooling == "cls"
