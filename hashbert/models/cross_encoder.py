@@ -51,6 +51,19 @@ def pool_pair(hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids
     return pool_tokens(hidden, attention_mask, pooling)
 
 
+@torch.no_grad()
+def start_as_scaled_cosine(layer: nn.Linear, scale: float, offset: float, signs: Sequence[float] = (1.0,)) -> None:
+    """Set ``layer``, read over ``segment_product`` vectors, to output k = signs[k] * scale * (cosine - offset).
+
+    The product of unit vectors has entries ~1/H and sums to the cosine of the two sides, so a constant
+    weight turns it into the backbone's own similarity; a randomly started layer reads ~0 from it and,
+    at fine-tuning learning rates, stays at chance.
+    """
+    signs_t = torch.tensor(signs, dtype=layer.weight.dtype)  # (out,)
+    layer.weight.copy_(scale * signs_t[:, None].expand_as(layer.weight))
+    layer.bias.copy_(-scale * offset * signs_t)
+
+
 class CrossEncoder(nn.Module):
     """A transformer over the joined pair, a linear layer on its pair vector; SA-BERT adds speaker embeddings.
 
@@ -70,11 +83,9 @@ class CrossEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.score_layer = nn.Linear(hidden, 1)
         if config.pooling == "segments":
-            # A constant weight s and bias -s*m make the layer s * (cosine - m) on the product of unit
-            # vectors: at step 0 the pair is ranked by the backbone's own bi-encoder similarity (for a
+            # At step 0 the pair is ranked by the backbone's own similarity of the two sides (for a
             # sentence-transformer, already well above chance), which a randomly started head is not.
-            nn.init.constant_(self.score_layer.weight, config.segments_scale)
-            nn.init.constant_(self.score_layer.bias, -config.segments_scale * config.segments_offset)
+            start_as_scaled_cosine(self.score_layer, config.segments_scale, config.segments_offset)
         self.pair_tokenizer = PairTokenizer(tokenizer, config.max_length, config.max_response_length, config.max_context_turns)
 
     # ------------------------------------------------------------------ construction and persistence

@@ -25,7 +25,7 @@ from hashbert.config import DataConfig, PostTrainConfig, TrainConfig, config_to_
 from hashbert.data import read_training_pairs
 from hashbert.io import atomic_directory, write_checksums, write_json
 from hashbert.losses.post_training import PostTrainingLoss
-from hashbert.models.cross_encoder import pool_pair
+from hashbert.models.cross_encoder import pool_pair, start_as_scaled_cosine
 from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
 from hashbert.models.pair_tokens import PairTokenizer
 from hashbert.training.dual import plot_loss
@@ -112,14 +112,9 @@ class PostTrainingModel(nn.Module):
         self.mlm_head.predictions.decoder.weight = backbone.get_input_embeddings().weight  # tied, as in BERT
         self.relevance_head = nn.Linear(backbone.config.hidden_size, 3)
         if config.pooling == "segments":
-            # The product of unit vectors has entries ~1/H: a randomly started head reads ~0 from it and,
-            # at post-training learning rates, stays at chance. Start it as +-scale * (cosine - offset)
-            # (true next utterance up, other dialogue down, same dialogue 0), as the cross-encoder's head.
-            with torch.no_grad():
-                signs = torch.zeros(3)
-                signs[NEXT], signs[OTHER_DIALOGUE] = 1.0, -1.0
-                self.relevance_head.weight.copy_(SEGMENTS_SCALE * signs[:, None].expand_as(self.relevance_head.weight))
-                self.relevance_head.bias.copy_(-SEGMENTS_SCALE * SEGMENTS_OFFSET * signs)
+            # True next utterance up, other dialogue down, same dialogue 0 (the order of the labels).
+            signs = {NEXT: 1.0, SAME_DIALOGUE: 0.0, OTHER_DIALOGUE: -1.0}
+            start_as_scaled_cosine(self.relevance_head, SEGMENTS_SCALE, SEGMENTS_OFFSET, [signs[k] for k in range(3)])
         self.pair_tokenizer = PairTokenizer(tokenizer, config.max_length, config.max_response_length)
 
     def collate(self, examples: Sequence[RelevanceExample]) -> dict[str, torch.Tensor]:
