@@ -90,6 +90,30 @@ def response_nll(model: nn.Module, input_ids: torch.Tensor, attention_mask: torc
     return nll, counted.sum(1)
 
 
+@torch.inference_mode()
+def pair_response_losses(
+    model: nn.Module, pair_tokenizer: PairTokenizer, contexts: Sequence[Sequence[str]], responses: Sequence[str],
+    batch_size: int = 32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) float64 summed response-token NLL and (N,) int64 response-token counts of each (context, response).
+
+    Pairs are batched longest first (less padding); results come back in the input order. The model
+    is left in the train/eval mode it had.
+    """
+    nll, counts = np.zeros(len(contexts)), np.zeros(len(contexts), dtype=np.int64)
+    was_training = model.training
+    model.eval()
+    order = longest_first(contexts, responses)
+    for start in range(0, len(contexts), batch_size):
+        part = order[start : start + batch_size]
+        batch = pair_tokenizer.batch([contexts[i] for i in part], [responses[i] for i in part])
+        mask = response_token_mask(batch["token_type_ids"], batch["attention_mask"])
+        part_nll, part_counts = response_nll(model, batch["input_ids"], batch["attention_mask"], mask)
+        nll[part], counts[part] = part_nll.numpy(), part_counts.numpy()
+    model.train(was_training)
+    return nll, counts
+
+
 class CausalLmScorer:
     """Any local causal-LM directory (a ``train lm`` output, or a GPT-2 saved with ``save_pretrained``) scoring responses.
 
@@ -120,15 +144,6 @@ class CausalLmScorer:
             config.max_context_turns if max_context_turns is None else max_context_turns,
         )
 
-    @torch.inference_mode()
     def response_losses(self, contexts: Sequence[Sequence[str]], responses: Sequence[str], batch_size: int = 32):
         """(N,) float64 summed response-token NLL and (N,) int64 response-token counts of each pair."""
-        nll, counts = np.zeros(len(contexts)), np.zeros(len(contexts), dtype=np.int64)
-        order = longest_first(contexts, responses)
-        for start in range(0, len(contexts), batch_size):
-            part = order[start : start + batch_size]
-            batch = self.pair_tokenizer.batch([contexts[i] for i in part], [responses[i] for i in part])
-            mask = response_token_mask(batch["token_type_ids"], batch["attention_mask"])
-            part_nll, part_counts = response_nll(self.model, batch["input_ids"], batch["attention_mask"], mask)
-            nll[part], counts[part] = part_nll.numpy(), part_counts.numpy()
-        return nll, counts
+        return pair_response_losses(self.model, self.pair_tokenizer, contexts, responses, batch_size)

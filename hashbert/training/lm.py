@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from hashbert.config import DataConfig, LanguageModelConfig, TrainConfig, config_to_dict
 from hashbert.data import read_rerank_groups
 from hashbert.io import write_json
-from hashbert.models.causal_lm import new_gpt2, response_nll, response_token_mask, save_causal_lm
+from hashbert.models.causal_lm import new_gpt2, pair_response_losses, save_causal_lm
 from hashbert.models.pair_tokens import PairTokenizer
 from hashbert.sampling import seeded_subsample
 from hashbert.training.dual import load_training_pairs, plot_loss
@@ -27,21 +26,11 @@ def perplexity(nll_sum: float, n_tokens: int) -> float:
     return math.exp(nll_sum / n_tokens) if n_tokens else math.inf
 
 
-@torch.inference_mode()
 def validation_perplexity(model, pair_tokenizer: PairTokenizer, groups, batch_size: int = 32) -> float:
     """Perplexity of the validation contexts' true responses (response tokens only, pooled over all of them)."""
     pairs = [(g.context, c) for g in groups for c, label in zip(g.candidates, g.labels, strict=True) if label]
-    was_training = model.training
-    model.eval()
-    nll, tokens = 0.0, 0
-    for start in range(0, len(pairs), batch_size):
-        part = pairs[start : start + batch_size]
-        batch = pair_tokenizer.batch([c for c, _ in part], [r for _, r in part])
-        mask = response_token_mask(batch["token_type_ids"], batch["attention_mask"])
-        part_nll, counts = response_nll(model, batch["input_ids"], batch["attention_mask"], mask)
-        nll, tokens = nll + float(part_nll.sum()), tokens + int(counts.sum())
-    model.train(was_training)
-    return perplexity(nll, tokens)
+    nll, counts = pair_response_losses(model, pair_tokenizer, [c for c, _ in pairs], [r for _, r in pairs], batch_size)
+    return perplexity(float(nll.sum()), int(counts.sum()))
 
 
 def train_language_model(config: LanguageModelConfig, data: DataConfig, train: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
