@@ -53,12 +53,18 @@ def cmd_prepare_chitchat(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train_dual(args: argparse.Namespace) -> int:
-    from hashbert.training.dual import train_dual_encoder
-
+def _training_data(args: argparse.Namespace) -> DataConfig:
+    """The ``DataConfig`` of a training command; its --train file is required."""
     data = config_from_args(DataConfig, args)
     if not data.train:
         raise ValueError("--train is required")
+    return data
+
+
+def cmd_train_dual(args: argparse.Namespace) -> int:
+    from hashbert.training.dual import train_dual_encoder
+
+    data = _training_data(args)
     summary = train_dual_encoder(config_from_args(DualEncoderConfig, args), data, config_from_args(TrainConfig, args), args.out)
     state = summary["state"]
     print(
@@ -217,9 +223,7 @@ def _bits(text: str) -> list[int]:
 def cmd_train_itq(args: argparse.Namespace) -> int:
     from hashbert.training.baselines import fit_itq_models
 
-    data = config_from_args(DataConfig, args)
-    if not data.train:
-        raise ValueError("--train is required")
+    data = _training_data(args)
     saved = fit_itq_models(
         args.dual_encoder, data, _bits(args.bits), args.out, args.cache_dir or None, args.seed, progress=args.progress
     )
@@ -299,9 +303,7 @@ def cmd_train_cross(args: argparse.Namespace) -> int:
     from hashbert.config import CrossEncoderConfig, NegativeSamplingConfig
     from hashbert.training.cross import train_cross_encoder
 
-    data = config_from_args(DataConfig, args)
-    if not data.train:
-        raise ValueError("--train is required")
+    data = _training_data(args)
     config = config_from_args(CrossEncoderConfig, args)
     summary = train_cross_encoder(
         config, config_from_args(NegativeSamplingConfig, args), data, config_from_args(TrainConfig, args), args.out
@@ -314,9 +316,7 @@ def cmd_train_post(args: argparse.Namespace) -> int:
     from hashbert.config import PostTrainConfig
     from hashbert.training.post_training import post_train
 
-    data = config_from_args(DataConfig, args)
-    if not data.train:
-        raise ValueError("--train is required")
+    data = _training_data(args)
     summary = post_train(config_from_args(PostTrainConfig, args), data, config_from_args(TrainConfig, args), args.out)
     state = summary["state"]
     print(
@@ -330,9 +330,7 @@ def cmd_train_lm(args: argparse.Namespace) -> int:
     from hashbert.config import LanguageModelConfig
     from hashbert.training.lm import train_language_model
 
-    data = config_from_args(DataConfig, args)
-    if not data.train:
-        raise ValueError("--train is required")
+    data = _training_data(args)
     summary = train_language_model(config_from_args(LanguageModelConfig, args), data, config_from_args(TrainConfig, args), args.out)
     state = summary["state"]
     print(
