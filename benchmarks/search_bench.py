@@ -214,7 +214,7 @@ def markdown(rows: list[dict], header_lines: list[str]) -> str:
 
 
 def target_lines(rows: list[dict]) -> list[str]:
-    """The issue's targets: 1M x 256-bit single-query search within 1.5x of the floor, >= 50x faster than float-768."""
+    """The search targets: 1M x 256-bit single-query search within 1.5x of the floor, >= 50x faster than float-768."""
     lines = []
     for row in rows:
         if (row["method"], row["N"], row["width"], row["batch"]) == ("BinaryFlatIndex", 1_000_000, 256, 1):

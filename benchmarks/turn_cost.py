@@ -40,7 +40,8 @@ from hashbert.evaluation.full_rank import median_ms
 from hashbert.evaluation.report import markdown_table, plot_metric_vs
 from hashbert.io import atomic_write
 from hashbert.models.dual_encoder import DualEncoder
-from hashbert.models.hdr import HdrModel
+from hashbert.models.hdr.cache import HdrCache
+from hashbert.models.hdr.model import HdrModel
 
 logger = logging.getLogger("turn_cost")
 
@@ -108,7 +109,7 @@ def dr_bert_turns(dual: DualEncoder, dialogue: tuple[str, ...], repeats: int) ->
 @torch.inference_mode()
 def hdr_turns(model: HdrModel, dialogue: tuple[str, ...], repeats: int) -> list[dict]:
     """Per turn: HDR's newest-utterance tokens, encoder and aggregator FLOPs, and ms of append + aggregate."""
-    cache, rows = model.new_cache(), []
+    cache, rows = HdrCache(model), []
     for t, utterance in enumerate(dialogue, start=1):
         n = int(model.tokenize_utterances([utterance])["attention_mask"].sum())
 

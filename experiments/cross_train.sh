@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 7's models: the BERT, SA-BERT and BERT-FP cross-encoders, BERT-FP's post-training, the
+# The cross-encoder models: the BERT, SA-BERT and BERT-FP cross-encoders, BERT-FP's post-training, the
 # separately trained dual-encoder judge (Relevance-100) and the GPT-2 judge (PPL-100).
 # Measured as two one-thread streams side by side (this file's order: BERT, LM, SA-BERT | judge, post, BERT-FP).
 source "$(dirname "$0")/common.sh"

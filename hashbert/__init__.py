@@ -12,10 +12,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "CrossEncoder": "hashbert.models.cross_encoder",
+    "BinaryFlatIndex": "hashbert.index.binary",
+    "BinaryIVFIndex": "hashbert.index.binary",
+    "CrossEncoder": "hashbert.models.cross.cross_encoder",
     "DualEncoder": "hashbert.models.dual_encoder",
+    "FloatIndex": "hashbert.index.dense",
+    "HashBert": "hashbert.models.hashing.hash_bert",
+    "HdrCache": "hashbert.models.hdr.cache",
+    "HdrModel": "hashbert.models.hdr.model",
+    "NumpyBinaryIndex": "hashbert.index.reference",
     "RetrieveThenRerank": "hashbert.retrieve_rerank",
     "TextEncoder": "hashbert.models.encoder",
+    "TwoStageSearcher": "hashbert.index.two_stage",
     "load_model": "hashbert.models.registry",
 }
 

@@ -19,10 +19,10 @@ CONTEXTS = [("do you like music?",), ("what did you eat?", "pasta"), ("any good 
 def cross_encoder():
     import torch
 
-    from hashbert.models.cross_encoder import CrossEncoder
+    from hashbert.models.cross.cross_encoder import CrossEncoder
 
     torch.manual_seed(0)
-    return CrossEncoder.from_base(CrossEncoderConfig(max_length=32, max_response_length=10)).eval()
+    return CrossEncoder.from_base(CrossEncoderConfig.from_flat(max_length=32, max_response_length=10)).eval()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """Corpora as records: the response-selection file format, the Chit-Chat corpus, prefix expansion.
 
-Pure Python (standard library and tqdm): no torch, no NumPy, so data can be prepared anywhere.
+Pure Python (standard library and tqdm): no torch, no NumPy, so data can be prepared anywhere. The
+NumPy helpers ``data.sampling`` (seeded subsamples) and ``data.vector_cache`` (encoder outputs on
+disk) are imported by their module paths only, never from here.
 """
 
 from __future__ import annotations

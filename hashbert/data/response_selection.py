@@ -2,125 +2,57 @@
 
 One candidate per line: ``label \\t utterance_1 \\t ... \\t utterance_n \\t response`` in UTF-8,
 label ``1`` or ``0``, n >= 1 (Ubuntu, Douban, E-commerce, RRS all use it). Re-rank files group
-consecutive lines sharing a context (10 per context); training files are read for their positives.
-A speakers sidecar ``<name>.speakers`` beside ``<name>.txt`` holds, per line, the space-separated
-0/1 sender of each utterance of that line, response included. A response pool file holds one
-response per line.
+consecutive lines sharing a context (10 per context, the same number in every group, at least 2);
+training files are read for their positives. A speakers sidecar ``<name>.speakers`` beside
+``<name>.txt`` holds, per line, the space-separated 0/1 sender of each utterance of that line,
+response included. A response pool file holds one response per line.
 
-Each line is decoded on its own, so a bad byte is reported at its line. In ``on_error="skip"`` mode
-bad lines are recorded in a ``ReadReport`` and reading goes on; structural problems (missing file,
-inconsistent group sizes, a speakers file out of step with its corpus) always raise.
+Lines are split and decoded by ``hashbert.data.lines`` (``\\n``, ``\\r\\n`` or a lone ``\\r`` ends a line;
+a bad byte is reported at its line). In ``on_error="skip"`` mode bad lines are recorded in a
+``ReadReport`` and reading goes on; structural problems (a missing, empty or directory path,
+inconsistent group sizes, a context whose candidates are not adjacent, a speakers file out of step
+with its corpus) always raise.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from hashbert.data.lines import (  # CorpusFormatError, OnError and ReadReport are also public here
+    CorpusFormatError,
+    LineError,
+    OnError,
+    ReadReport,
+    check_on_error,
+    decode_line,
+    raw_lines,
+)
 from hashbert.data.prefixes import check_max_context_turns, expand_prefixes, last_prefix
 from hashbert.data.records import ContextResponse, Dialogue, LabelledLine, RerankGroup
 from hashbert.io import atomic_write
 
 logger = logging.getLogger(__name__)
 
-OnError = Literal["raise", "skip"]
 SPEAKERS_SUFFIX = ".speakers"
 
 
-class CorpusFormatError(ValueError):
-    """A corpus file is missing or has a malformed line; ``str(err)`` is ``"path:line_no: reason"``.
-
-    Args:
-        path: the file.
-        line_no: 1-based line, 0 for a problem with the whole file.
-        reason: what is wrong, with the offending value.
-    """
-
-    def __init__(self, path: str | Path, line_no: int, reason: str) -> None:
-        self.path = str(path)
-        self.line_no = line_no
-        self.reason = reason
-        super().__init__(f"{self.path}:{line_no}: {reason}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, int, str]]:
-        return (type(self), (self.path, self.line_no, self.reason))
-
-
-@dataclass
-class ReadReport:
-    """What a read saw: lines read and the lines skipped (``on_error="skip"``), each as its error."""
-
-    path: str
-    lines_read: int = 0
-    errors: list[CorpusFormatError] = field(default_factory=list)
-
-    @property
-    def n_skipped(self) -> int:
-        """Number of lines skipped."""
-        return len(self.errors)
-
-    def summary(self) -> str:
-        """One line, e.g. ``"c.txt: 3 of 1000 lines skipped (first: c.txt:17: bad label '2', expected 1 or 0)"``."""
-        if not self.errors:
-            return f"{self.path}: {self.lines_read} lines read, none skipped"
-        return f"{self.path}: {self.n_skipped} of {self.lines_read} lines skipped (first: {self.errors[0]})"
-
-
-class _LineError(Exception):
-    """A malformed line; the caller adds the path and line number."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _check_on_error(on_error: str) -> None:
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-
-
-def _raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_no, bytes)`` for each line of ``path``; a missing file is a line-0 error."""
-    if not Path(path).is_file():
-        raise CorpusFormatError(path, 0, "file not found")
-    with open(path, "rb") as handle:
-        yield from enumerate(handle, start=1)
-
-
-def _decode(raw: bytes, line_no: int) -> str:
-    """Strip one trailing ``\\n``/``\\r\\n``, decode UTF-8 (and a BOM on line 1); reject blank lines."""
-    if raw.endswith(b"\r\n"):
-        raw = raw[:-2]
-    elif raw.endswith(b"\n"):
-        raw = raw[:-1]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        snippet = raw[max(0, err.start - 12) : err.end + 12]
-        raise _LineError(f"invalid UTF-8 at byte {err.start} of the line ({snippet!r})") from None
-    if line_no == 1:
-        text = text.removeprefix("\ufeff")
-    if not text.strip():
-        raise _LineError("empty line")
-    return text
-
-
 def _parse_labelled(text: str, line_no: int) -> LabelledLine:
-    """``label \\t utt_1 ... \\t response`` -> ``LabelledLine``; ``_LineError`` says what is wrong."""
+    """``label \\t utt_1 ... \\t response`` -> ``LabelledLine``; ``LineError`` says what is wrong."""
     fields = text.split("\t")
     if len(fields) < 3:
         expected = "expected at least 3 (label, utterance, response)"
-        raise _LineError(f"wrong field count: {len(fields)} tab-separated field(s), {expected}")
+        raise LineError(f"wrong field count: {len(fields)} tab-separated field(s), {expected}")
     if fields[0] not in ("0", "1"):
-        raise _LineError(f"bad label {fields[0][:40]!r}, expected 1 or 0")
+        raise LineError(f"bad label {fields[0][:40]!r}, expected 1 or 0")
     for index in range(1, len(fields)):
         if not fields[index].strip():
             what = "the response" if index == len(fields) - 1 else f"utterance {index}"
-            raise _LineError(f"empty text in {what} (field {index + 1} of {len(fields)})")
+            raise LineError(f"empty text in {what} (field {index + 1} of {len(fields)})")
     return LabelledLine(int(fields[0]), tuple(fields[1:-1]), fields[-1], line_no)
 
 
@@ -140,13 +72,13 @@ def iter_labelled_lines(
     Raises:
         CorpusFormatError: a missing file (line 0) always; a bad line in ``"raise"`` mode.
     """
-    _check_on_error(on_error)
+    check_on_error(on_error)
     report = ReadReport(str(path)) if report is None else report
-    for line_no, raw in _raw_lines(path):
+    for line_no, raw in raw_lines(path):
         report.lines_read += 1
         try:
-            line = _parse_labelled(_decode(raw, line_no), line_no)
-        except _LineError as err:
+            line = _parse_labelled(decode_line(raw, line_no), line_no)
+        except LineError as err:
             error = CorpusFormatError(path, line_no, err.reason)
             if on_error == "raise":
                 raise error from None
@@ -167,12 +99,15 @@ def read_rerank_groups(
 ) -> list[RerankGroup]:
     """Read a test/validation file as groups of consecutive candidates sharing one context.
 
-    A run of identical contexts whose length is a multiple of the group size is split into
-    several groups (two test contexts can be the same text, e.g. a lone "hi").
+    Every group must have the same number of candidates, at least 2: a group of one scores 100 on
+    every metric and mixed sizes cannot be averaged into one R@k. Two test contexts may be the same
+    text (a lone "Hello"): a run of identical contexts whose length is a multiple of the group size
+    splits into several groups, and a context may come back later, as long as every such group has a
+    positive. Otherwise its candidates were scattered, and the file is refused.
 
     Args:
         path: response-selection file.
-        group_size: candidates per context; ``None`` takes the size of the first group.
+        group_size: candidates per context; ``None`` takes the most common run length.
         on_error: ``"raise"`` or ``"skip"`` malformed lines (a skipped line breaks its group's size).
         report: filled with lines read and skipped.
         speakers_path: optional speakers sidecar; sets each group's context ``speakers``.
@@ -181,37 +116,81 @@ def read_rerank_groups(
         The groups in file order; groups with no positive are kept (the metrics skip them).
 
     Raises:
-        CorpusFormatError: a bad line (raise mode), or a group whose size differs from
-            ``group_size`` (always, naming the group's first line and both sizes).
+        CorpusFormatError: a bad line (raise mode), a missing/empty file or a directory, no valid
+            line, or a malformed structure (always, naming the group's first line).
     """
-    if group_size is not None and group_size < 1:
-        raise ValueError(f"group_size must be None or >= 1, got {group_size!r}")
+    if group_size is not None and group_size < 2:
+        raise ValueError(f"group_size must be None or >= 2, got {group_size!r}")
     report = ReadReport(str(path)) if report is None else report
     speakers = None if speakers_path is None else read_speakers(speakers_path)
-    source = "the size of the first group" if group_size is None else "group_size"
-    groups = []
-    lines = iter_labelled_lines(path, on_error, report)
-    for _, run_iter in itertools.groupby(lines, key=lambda line: line.context):
-        run = list(run_iter)
-        expected = len(run) if group_size is None else group_size
-        if len(run) % expected:
-            reason = f"group of {len(run)} candidates with the same context, expected {expected} ({source})"
-            raise CorpusFormatError(path, run[0].line_no, reason)
-        group_size = expected
-        for start in range(0, len(run), group_size):
-            chunk = run[start : start + group_size]
-            rows = None if speakers is None else [_speakers_of(speakers, speakers_path, line) for line in chunk]
-            groups.append(
-                RerankGroup(
-                    context=chunk[0].context,
-                    candidates=tuple(line.response for line in chunk),
-                    labels=tuple(line.label for line in chunk),
-                    line_no=chunk[0].line_no,
-                    speakers=None if rows is None else rows[0][:-1],
-                )
-            )
+    lines = list(iter_labelled_lines(path, on_error, report))
+    if not lines:
+        skipped = f"{report.n_skipped} of {report.lines_read} lines skipped"
+        raise CorpusFormatError(path, 0, f"no valid line to read ({skipped})")
+    runs = [list(run) for _, run in itertools.groupby(lines, key=lambda line: line.context)]
+    if group_size is None:
+        group_size, source = Counter(len(run) for run in runs).most_common(1)[0][0], "the most common group size"
+    else:
+        source = "group_size"
+    _check_runs(path, runs, group_size, source)
+    chunks = [run[i : i + group_size] for run in runs for i in range(0, len(run), group_size)]
+    groups = [_group(chunk, speakers, speakers_path) for chunk in chunks]
     _check_speakers_count(speakers, speakers_path, report)
     return groups
+
+
+def _check_runs(path: str | Path, runs: list[list[LabelledLine]], size: int, source: str) -> None:
+    """Raise ``CorpusFormatError`` unless every run of same-context lines is whole groups of ``size`` >= 2.
+
+    A context met in several runs (adjacent groups or later in the file) must have a positive in each
+    of its groups: a part without one is the sign of scattered candidates, which the metrics would
+    silently skip as a context without a positive.
+    """
+    if size == 1:
+        reason = "1 candidate for this context; re-ranking needs at least 2 per context (is this a training file?)"
+        raise CorpusFormatError(path, next(run for run in runs if len(run) == 1)[0].line_no, reason)
+    runs_of: dict[tuple[str, ...], list[list[LabelledLine]]] = defaultdict(list)
+    for run in runs:
+        runs_of[run[0].context].append(run)
+    scattered = {
+        context for context, same in runs_of.items()
+        if len(same) > 1 and not all(len(r) % size == 0 and _chunk_without_positive(r, size) is None for r in same)
+    }
+    for run in runs:
+        if run[0].context in scattered:
+            first, again = runs_of[run[0].context][:2]
+            reason = f"candidates of the context first seen at line {first[0].line_no} are not adjacent"
+            raise CorpusFormatError(path, again[0].line_no, reason)
+        if len(run) % size:
+            plural = "s" if len(run) > 1 else ""
+            reason = f"group of {len(run)} candidate{plural} with the same context, expected {size} ({source})"
+            raise CorpusFormatError(path, run[0].line_no, reason)
+        if len(run) > size and (line_no := _chunk_without_positive(run, size)) is not None:
+            reason = (
+                f"{len(run)} candidates with the same context split into groups of {size} only when each has a "
+                f"positive; the group at line {line_no} has none"
+            )
+            raise CorpusFormatError(path, run[0].line_no, reason)
+
+
+def _chunk_without_positive(run: list[LabelledLine], size: int) -> int | None:
+    """First line of the first ``size``-chunk of ``run`` with no positive, or None when every chunk has one."""
+    for start in range(0, len(run), size):
+        if not any(line.label for line in run[start : start + size]):
+            return run[start].line_no
+    return None
+
+
+def _group(chunk: list[LabelledLine], speakers: list | None, speakers_path: str | Path | None) -> RerankGroup:
+    """One ``RerankGroup`` from consecutive candidate lines, with its context's speakers from the sidecar."""
+    rows = None if speakers is None else [_speakers_of(speakers, speakers_path, line) for line in chunk]
+    return RerankGroup(
+        context=chunk[0].context,
+        candidates=tuple(line.response for line in chunk),
+        labels=tuple(line.label for line in chunk),
+        line_no=chunk[0].line_no,
+        speakers=None if rows is None else rows[0][:-1],
+    )
 
 
 def read_training_pairs(
@@ -310,12 +289,12 @@ def write_speakers(path: str | Path, rows: Iterable[Sequence[int]]) -> None:
 def read_speakers(path: str | Path) -> list[tuple[int, ...]]:
     """Read a speakers sidecar: one tuple of 0/1 per line. Raises ``CorpusFormatError`` on any bad line."""
     rows = []
-    for line_no, raw in _raw_lines(path):
+    for line_no, raw in raw_lines(path):
         try:
-            tokens = _decode(raw, line_no).split()
+            tokens = decode_line(raw, line_no).split()
             if any(token not in ("0", "1") for token in tokens):
-                raise _LineError(f"bad speaker in {tokens[:12]!r}, expected space-separated 0/1")
-        except _LineError as err:
+                raise LineError(f"bad speaker in {tokens[:12]!r}, expected space-separated 0/1")
+        except LineError as err:
             raise CorpusFormatError(path, line_no, err.reason) from None
         rows.append(tuple(int(token) for token in tokens))
     return rows
@@ -340,18 +319,23 @@ def _check_speakers_count(speakers: list | None, speakers_path: str | Path | Non
 
 
 def write_response_pool(path: str | Path, texts: Iterable[str]) -> None:
-    """Write a response pool atomically, one response per line."""
+    """Write a response pool atomically, one response per line.
+
+    A first response that starts with U+FEFF gets a byte-order mark before it: the reader drops one
+    BOM at the start of the file, and would otherwise take the response's own for it.
+    """
     with atomic_write(path, "wb") as handle:
         for index, text in enumerate(texts):
-            handle.write((_check_text(text, f"{path}: row {index}") + "\n").encode())
+            bom = "\ufeff" if index == 0 and isinstance(text, str) and text.startswith("\ufeff") else ""
+            handle.write((bom + _check_text(text, f"{path}: row {index}") + "\n").encode())
 
 
 def read_response_pool(path: str | Path) -> list[str]:
     """Read a response pool written by ``write_response_pool``; ``CorpusFormatError`` on a bad line."""
     texts = []
-    for line_no, raw in _raw_lines(path):
+    for line_no, raw in raw_lines(path):
         try:
-            texts.append(_decode(raw, line_no))
-        except _LineError as err:
+            texts.append(decode_line(raw, line_no))
+        except LineError as err:
             raise CorpusFormatError(path, line_no, err.reason) from None
     return texts

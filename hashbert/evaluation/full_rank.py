@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashbert.codes import binarize, hamming_distance, pack_codes
+from hashbert.data.sampling import seeded_subsample
 from hashbert.index.binary import BinaryFlatIndex
 from hashbert.index.dense import FloatIndex
 from hashbert.index.two_stage import TwoStageSearcher
-from hashbert.sampling import seeded_subsample
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hashbert.evaluation.metrics import rerank_metrics
-from hashbert.models.code_scoring import SCORING_MODES, VectorHasher, dense_scores, hasher_scores, index_groups
+from hashbert.models.hashing.scoring import SCORING_MODES, VectorHasher, dense_scores, hasher_scores, index_groups
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +98,18 @@ def evaluate_hashing(
         ``n_bits`` and ``retention`` (R10@1 / the float row's R10@1); ``method`` labels the plot line.
     """
     from hashbert.data import read_rerank_groups
+    from hashbert.data.vector_cache import group_vectors
     from hashbert.models.dual_encoder import DualEncoder
-    from hashbert.models.hash_bert import HashBert, encoder_fingerprint, resolve_encoder_dir
-    from hashbert.models.lsh import RandomHyperplaneLSH, SignHash
+    from hashbert.models.hashing.hash_bert import HashBert, encoder_fingerprint, resolve_encoder_dir
+    from hashbert.models.hashing.lsh import RandomHyperplaneLSH, SignHash
     from hashbert.models.registry import load_model
-    from hashbert.models.vector_cache import group_vectors
 
     if len(names) > len(model_dirs):
         raise ValueError(f"{len(names)} names given for {len(model_dirs)} models")
     groups = read_rerank_groups(test_path)
+    sizes = {len(g.labels) for g in groups}
+    if sizes != {10}:  # retention, the plot and the seed's table are all R10@1
+        raise ValueError(f"{test_path}: the hashing table needs 10 candidates per context, found {sorted(sizes)}")
     if max_groups and max_groups < len(groups):
         keep = np.random.default_rng(seed).choice(len(groups), max_groups, replace=False)
         groups = [groups[i] for i in sorted(keep)]

@@ -4,7 +4,7 @@ Relevance-100: each retrieved response is scored against its context by a judge 
 retriever under test: a dual-encoder as (cosine + 1) / 2, or a cross-encoder as sigmoid(logit); the
 scores are averaged over the retrieved responses, then over contexts, x100. PPL-100: per context, exp
 of the mean token loss over the response tokens of its retrieved responses (all tokens pooled), then
-averaged over contexts. The causal LM reads ``context [SEP] response`` (see ``models.causal_lm``).
+averaged over contexts. The causal LM reads ``context [SEP] response`` (see ``models.cross.causal_lm``).
 
 References: SPEC "Full-rank protocol"; Su et al. 2023 (TOIS, HDR + DSH) sec. 5 (Relevance-100, PPL-100).
 """

@@ -216,6 +216,15 @@ def _stack_contexts(groups: Sequence[np.ndarray] | np.ndarray, what: str) -> np.
     return np.stack([np.asarray(group) for group in groups])
 
 
+def rerank_keys(n_candidates: int, ks: Sequence[int] = (1, 2, 5)) -> tuple[str, ...]:
+    """The keys of ``rerank_metrics`` for ``n_candidates`` per context, in table order.
+
+    The recall keys name the group size (``R10@1``; ``R5@1`` for 5 candidates) because recall at k
+    over 5 candidates is not comparable with recall at k over 10.
+    """
+    return (*(f"R{n_candidates}@{k}" for k in ks), "MRR", "P@1", "MAP")
+
+
 def rerank_metrics(
     scores: Sequence[np.ndarray] | np.ndarray,
     labels: Sequence[np.ndarray] | np.ndarray,
@@ -247,7 +256,10 @@ def rerank_metrics(
     if not has_positive.any():
         raise ValueError(f"none of the {n_contexts} contexts has a positive candidate")
     hits = _ranked_hits(scores[has_positive], labels[has_positive])  # (n_evaluated, n_candidates)
-    result: dict[str, float] = {f"R{n_candidates}@{k}": float(_recall_rows(hits, k).mean()) for k in ks}
+    recall_keys = rerank_keys(n_candidates, ks)[: len(ks)]
+    result: dict[str, float] = {
+        key: float(_recall_rows(hits, k).mean()) for key, k in zip(recall_keys, ks, strict=True)
+    }
     result["MRR"] = float(_reciprocal_rank_rows(hits).mean())
     result["P@1"] = float(hits[:, 0].mean())
     result["MAP"] = float(_average_precision_rows(hits).mean())

@@ -116,6 +116,15 @@ def load_seed_rows(table: int) -> list[tuple[str, dict[str, float]]]:
     ]
 
 
+def load_seed_selection(tables: Sequence[int], models: Sequence[str] = ()) -> list[tuple[str, dict[str, float]]]:
+    """The rows of several seed tables (a row in several is shown once), only ``models`` when given."""
+    rows: list[tuple[str, dict[str, float]]] = []
+    for table in tables:
+        seen = {name for name, _ in rows}
+        rows += [row for row in load_seed_rows(table) if row[0] not in seen]
+    return [row for row in rows if not models or row[0] in models]
+
+
 def load_seed_fullrank() -> list[tuple[str, dict[str, float]]]:
     """The seed's full-rank (Restoration-200K) rows: ``Top-100``, ``Relevance-100``, ``PPL-100``.
 

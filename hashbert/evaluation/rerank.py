@@ -4,41 +4,73 @@ A model takes part by having ``rerank_scores(groups, batch_size=..., progress=..
 (higher = better; hashing models return negated Hamming distances): DR-BERT, HDR-BERT (cosine or
 MaxSim) and their hashing models all go through ``load_model`` and this one call. The metrics and their tie rule
 live in ``metrics.py``.
+
+A test file with another number n of candidates per context (the reader requires the same n in every
+group) is scored as ``R{n}@k`` for the cut-offs k < n, and its table columns say so (``rerank_columns``):
+R5@1 is not R10@1, and printing it under an R10@1 heading (or leaving that column blank) would mislead.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from hashbert.evaluation.metrics import rerank_metrics
-from hashbert.sampling import seeded_subsample
+from hashbert.data.sampling import seeded_subsample
+from hashbert.evaluation.metrics import rerank_keys, rerank_metrics
 
 logger = logging.getLogger(__name__)
 
 SCORING_SUFFIX = {"symmetric": "sym", "asymmetric": "asym"}
+STANDARD_CANDIDATES = 10
+STANDARD_KS = (1, 2, 5)
+
+
+def rerank_ks(n_candidates: int) -> tuple[int, ...]:
+    """The standard cut-offs below ``n_candidates``: R{n}@k for k >= n counts every candidate, always 1."""
+    return tuple(k for k in STANDARD_KS if k < n_candidates)
+
+
+def rerank_columns(rows: Sequence[tuple[str, dict[str, float]]]) -> tuple[str, ...]:
+    """Table columns for rows of ``RerankEvaluator`` metrics: ``R{n}@k`` for their group size n, MRR, P@1, MAP.
+
+    Raises:
+        ValueError: rows scored on different group sizes (their R@k cannot share a column).
+    """
+    sizes = {int(m.group(1)) for _, metrics in rows for key in metrics if (m := re.fullmatch(r"R(\d+)@\d+", key))}
+    if len(sizes) > 1:
+        raise ValueError(f"rows of different group sizes {sorted(sizes)} cannot share one table")
+    n_candidates = sizes.pop() if sizes else STANDARD_CANDIDATES
+    return rerank_keys(n_candidates, rerank_ks(n_candidates))
 
 
 class RerankEvaluator:
-    """Score every group's candidates with a model and average R10@k, MRR, P@1 and MAP over the groups.
+    """Score every group's candidates with a model and average R{n}@k, MRR, P@1 and MAP over the groups.
 
     Args:
-        groups: ``RerankGroup``s (context, candidates, labels).
+        groups: ``RerankGroup``s (context, candidates, labels), all with the same n >= 2 candidates
+            (10 in the standard protocol, giving ``R10@1``, ``R10@2``, ``R10@5``).
         batch_size: encoding batch size handed to the model.
         progress: show progress bars while the model encodes.
+
+    Attributes:
+        n_candidates: candidates per group; ``primary_metric`` is ``R{n}@1``; ``columns`` the table columns.
     """
 
-    primary_metric = "R10@1"
     greater_is_better = True
 
     def __init__(self, groups: Sequence, batch_size: int = 64, progress: bool = False) -> None:
         if not groups:
             raise ValueError("RerankEvaluator needs at least one group")
         self.groups = list(groups)
+        self.n_candidates = _common_group_size(self.groups)
+        self.ks = rerank_ks(self.n_candidates)
+        self.primary_metric = f"R{self.n_candidates}@1"
+        self.columns = rerank_keys(self.n_candidates, self.ks)
         self.batch_size = batch_size
         self.progress = progress
         self.labels = [np.asarray(g.labels) for g in self.groups]
@@ -47,9 +79,21 @@ class RerankEvaluator:
         """Returns the metrics as fractions (plus ``contexts``, ``skipped`` and ``seconds``)."""
         started = time.perf_counter()
         scores = model.rerank_scores(self.groups, batch_size=self.batch_size, progress=self.progress)
-        metrics = rerank_metrics(scores, self.labels)
+        metrics = rerank_metrics(scores, self.labels, ks=self.ks)
         metrics["seconds"] = time.perf_counter() - started
         return metrics
+
+
+def _common_group_size(groups: Sequence) -> int:
+    """The candidates per group, refusing groups of one (every metric would be 1) and mixed sizes."""
+    n_candidates = len(groups[0].candidates)
+    for group in groups:
+        if len(group.candidates) != n_candidates:
+            where = f"group at line {group.line_no}"
+            raise ValueError(f"{where} has {len(group.candidates)} candidates, the first has {n_candidates}")
+    if n_candidates < 2:
+        raise ValueError(f"re-ranking needs at least 2 candidates per group, got {n_candidates}")
+    return n_candidates
 
 
 def evaluate_rerank_models(
@@ -71,7 +115,7 @@ def evaluate_rerank_models(
     give one row per entry of ``scorings`` (``symmetric``: Hamming; ``asymmetric``: float context . ±1
     code), suffixed `` sym``/`` asym`` when there are several.
     """
-    from hashbert.config import DualEncoderConfig, EncoderConfig
+    from hashbert.config import BackboneConfig, DualEncoderConfig, EncoderConfig
     from hashbert.data import existing_speakers_path, read_rerank_groups
     from hashbert.models.dual_encoder import DualEncoder
     from hashbert.models.registry import load_model
@@ -81,17 +125,24 @@ def evaluate_rerank_models(
     if len(names) > len(model_dirs):
         raise ValueError(f"{len(names)} --name given for {len(model_dirs)} --model")
     # Recorded speakers (a .speakers sidecar) reach SA-BERT; every other model ignores them.
-    groups = seeded_subsample(read_rerank_groups(test_path, speakers_path=existing_speakers_path(test_path)), max_groups, seed)
+    all_groups = read_rerank_groups(test_path, speakers_path=existing_speakers_path(test_path))
+    groups = seeded_subsample(all_groups, max_groups, seed)
     evaluator = RerankEvaluator(groups, batch_size=batch_size, progress=progress)
+    if evaluator.n_candidates != STANDARD_CANDIDATES:
+        logger.warning(
+            "%s has %d candidates per context, not %d: reporting %s, not comparable with R10@k",
+            test_path, evaluator.n_candidates, STANDARD_CANDIDATES, ", ".join(evaluator.columns[: len(evaluator.ks)]),
+        )
     models = [load_model(d) for d in model_dirs]
     rows = []
     if zero_shot:
         encoders = [m.config.encoder for m in models if hasattr(m.config, "encoder")]
-        encoder = encoders[0] if encoders else EncoderConfig(model=base_model)
+        encoder = encoders[0] if encoders else EncoderConfig(backbone=BackboneConfig(model=base_model))
         base = DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True))
         rows.append((f"zero-shot {encoder.model}", evaluator(base)))
     for i, (directory, model) in enumerate(zip(model_dirs, models, strict=True)):
-        default = f"{getattr(model, 'row_name', 'DR-BERT')} ({directory})"  # HDR, hashing and cross-encoders name themselves
+        # HDR, hashing and cross-encoders name themselves
+        default = f"{getattr(model, 'row_name', 'DR-BERT')} ({directory})"
         name = names[i] if i < len(names) else default
         for scoring in scorings if hasattr(model, "scoring") else [None]:
             if scoring is not None:

@@ -145,7 +145,7 @@ class SearchIndex(ABC):
         path = Path(path)
         if path.exists() and not (path / _HEADER).is_file():
             raise ValueError(f"{path} exists and is not a hashbert index; refusing to replace it")
-        with atomic_directory(path) as tmp:
+        with atomic_directory(path, kind="index") as tmp:
             self._write_files(tmp)
 
     @classmethod
@@ -155,8 +155,7 @@ class SearchIndex(ABC):
         Raises:
             ArtefactError: missing, truncated or altered files, or an unknown format or version.
         """
-        path = Path(path)
-        verify_checksums(path)
+        path = verify_checksums(path, required=(_HEADER, _DATA))  # the saved version, read once
         header = read_json(path / _HEADER)
         _check_header(header, path, cls.kind)
         listed = read_json(path / CHECKSUM_FILE)

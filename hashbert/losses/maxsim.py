@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
-from hashbert.models.hdr_aggregators import maxsim
+from hashbert.models.hdr.aggregators import maxsim
 
 
 class MaxSimInBatchLoss(InBatchSoftmaxLoss):

@@ -2,7 +2,7 @@
 
 Despite the name there is no sampling and no prior (SPEC, BPR-HDR-BERT): the hash outputs are decoded
 back to the dense vector and the squared error is penalised. The similarity and quantization terms
-are issue 3's ``HashBertLoss`` (its cosine reconstruction switched off); only the MSE is added here.
+are Hash-BERT's ``HashBertLoss`` (its cosine reconstruction switched off); only the MSE is added here.
 
 References: HDR + DSH (ACM TOIS 2023) sec. 4; Hash-BERT (arXiv 2012.09647) sec. 3.3.
 """

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from hashbert.config import DualEncoderConfig, config_to_dict
 from hashbert.models.encoder import TextBatcher, TextEncoder, initial_weights_dir, load_backbone, load_tokenizer
+from hashbert.models.modes import eval_mode
 from hashbert.models.serialization import load_backbone_model, save_model_dir
 
 logger = logging.getLogger(__name__)
@@ -98,13 +99,11 @@ class DualEncoder(nn.Module):
         # Longest first, so batches hold texts of similar length (less padding), then restore the order.
         order = sorted(range(len(items)), key=lambda i: -len(str(items[i])))
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        was_training = self.training
-        self.eval()
-        for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not progress, unit="batch"):
-            idx = order[start : start + batch_size]
-            batch = {k: v.to(self.device) for k, v in tokenize([items[i] for i in idx]).items()}
-            out[idx] = tower(**batch).float().cpu().numpy()
-        self.train(was_training)
+        with eval_mode(self):
+            for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not progress, unit="batch"):
+                idx = order[start : start + batch_size]
+                batch = {k: v.to(self.device) for k, v in tokenize([items[i] for i in idx]).items()}
+                out[idx] = tower(**batch).float().cpu().numpy()
         return out
 
     def encode_contexts(self, contexts: Sequence[Sequence[str]], batch_size: int = 64, progress: bool = False):

@@ -43,7 +43,7 @@ def resolve_model_dir(model: str) -> Path:
 
 
 def initial_weights_dir(model: str, init: str = "") -> Path:
-    """Where a new model's transformer starts: the ``init`` checkpoint (e.g. BERT-FP's post-trained encoder) or ``model``."""
+    """Where a new transformer starts: the ``init`` checkpoint (BERT-FP's post-trained encoder), else ``model``."""
     return resolve_model_dir(init or model)
 
 
@@ -69,6 +69,28 @@ def load_backbone(model_dir: str | Path, with_weights: bool = True) -> nn.Module
     if with_weights:
         return AutoModel.from_pretrained(str(model_dir), local_files_only=True)
     return AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir), local_files_only=True))
+
+
+def check_tokenizer_fits(tokenizer, backbone: nn.Module, where: str | Path) -> None:
+    """Raise ``ArtefactError`` when ``tokenizer`` can emit token ids that ``backbone``'s embedding has no row for.
+
+    Why: such an id fails only when a text first contains it, deep in the forward pass (an
+    ``IndexError`` on CPU, a device-side assert on GPU); at load time the two sizes say what is wrong.
+
+    Args:
+        tokenizer: a Hugging Face tokenizer; ``len(tokenizer)`` counts its added tokens too.
+        backbone: a Hugging Face ``PreTrainedModel``.
+        where: the artefact named in the error.
+    """
+    from hashbert.io import ArtefactError
+
+    rows = int(backbone.get_input_embeddings().num_embeddings)
+    size = len(tokenizer)
+    if size > rows:
+        raise ArtefactError(
+            f"{where}: the tokenizer has {size} tokens but the model's embedding has {rows} rows; "
+            "its ids past the embedding cannot be encoded (tokenizer and weights from different models?)"
+        )
 
 
 class TextEncoder(nn.Module):

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hashbert.config import DataConfig
+from hashbert.data.vector_cache import pair_vectors
 from hashbert.models.dual_encoder import DualEncoder
-from hashbert.models.lsh import ITQ
-from hashbert.models.vector_cache import pair_vectors
-from hashbert.training.dual import load_training_pairs
+from hashbert.models.hashing.lsh import ITQ
+from hashbert.training.inputs import load_training_pairs
 
 logger = logging.getLogger(__name__)
 

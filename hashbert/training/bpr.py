@@ -29,10 +29,11 @@ from hashbert.config import (
 )
 from hashbert.losses.bpr import BprLoss
 from hashbert.models.dual_encoder import DualEncoder
-from hashbert.models.hash_bert import HashBert
-from hashbert.models.hash_heads import HashHeads
-from hashbert.training.dual import load_training_pairs, load_valid_evaluator
+from hashbert.models.hashing.hash_bert import HashBert
+from hashbert.models.hashing.tower_heads import HashHeads
+from hashbert.training.fingerprint import run_fingerprint
 from hashbert.training.hash_training import StepLoss, beta_for, fit_hashing
+from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 
 logger = logging.getLogger(__name__)
 
@@ -66,4 +67,5 @@ def train_bpr(config: BprConfig, data: DataConfig, train: TrainConfig, out_dir: 
     return fit_hashing(
         model, model, StepLoss(bpr_loss, loss), pairs, model.collate, train, Path(out_dir),
         load_valid_evaluator(data, train.seed), lambda pair: pair.response, extra,
+        fingerprint=run_fingerprint(data, bpr=config),
     )

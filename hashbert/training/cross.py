@@ -11,12 +11,13 @@ import numpy as np
 
 from hashbert.config import CrossEncoderConfig, DataConfig, NegativeSamplingConfig, TrainConfig, config_to_dict
 from hashbert.data import ContextResponse, ReadReport, existing_speakers_path, read_rerank_groups, read_training_pairs
+from hashbert.data.sampling import seeded_subsample
 from hashbert.evaluation.rerank import RerankEvaluator
 from hashbert.io import write_json
 from hashbert.losses.pointwise import PointwiseBceLoss
-from hashbert.models.cross_encoder import CrossEncoder
-from hashbert.sampling import seeded_subsample
-from hashbert.training.dual import plot_loss
+from hashbert.models.cross.cross_encoder import CrossEncoder
+from hashbert.training.fingerprint import run_fingerprint
+from hashbert.training.loss_plot import plot_loss
 from hashbert.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def train_cross_encoder(
     report = ReadReport(data.train)
     speakers = existing_speakers_path(data.train) if model_config.speakers else None
     pairs = read_training_pairs(
-        data.train, data.expansion, data.on_error, report, max_context_turns=model_config.max_context_turns or None,
+        data.train, data.expansion, data.on_error, report, max_context_turns=model_config.input.max_context_turns or None,
         speakers_path=speakers,
     )
     pairs = seeded_subsample(pairs, data.max_train_pairs, train.seed)
@@ -72,6 +73,7 @@ def train_cross_encoder(
     trainer = Trainer(
         model, lambda batch: loss(model(**batch["inputs"]), batch["labels"]), examples, model.collate, train, out_dir,
         evaluator=evaluator,
+        fingerprint=run_fingerprint(data, {"speakers": speakers or ""}, model=model_config, sampling=sampling),
     )
     state = trainer.fit()
     model.save(out_dir / "model")

@@ -6,36 +6,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from hashbert.config import DataConfig, DualEncoderConfig, TrainConfig, config_to_dict
-from hashbert.data import read_rerank_groups, read_training_pairs
-from hashbert.data.response_selection import ReadReport
-from hashbert.evaluation.rerank import RerankEvaluator
 from hashbert.io import write_json
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.models.dual_encoder import DualEncoder
-from hashbert.sampling import seeded_subsample
+from hashbert.training.fingerprint import run_fingerprint
+from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
+from hashbert.training.loss_plot import plot_loss
 from hashbert.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
-
-
-def load_training_pairs(data: DataConfig, max_context_turns: int, seed: int) -> tuple[list, ReadReport]:
-    """Read the training pairs (``data.expansion``), then keep a seeded subsample of ``data.max_train_pairs``."""
-    report = ReadReport(data.train)
-    pairs = read_training_pairs(
-        data.train, data.expansion, data.on_error, report, max_context_turns=max_context_turns or None
-    )
-    return seeded_subsample(pairs, data.max_train_pairs, seed), report
-
-
-def load_valid_evaluator(data: DataConfig, seed: int, batch_size: int = 64) -> RerankEvaluator | None:
-    """A RerankEvaluator over (a seeded subsample of ``max_valid_groups``) validation groups, or None."""
-    if not data.valid:
-        return None
-    groups = seeded_subsample(read_rerank_groups(data.valid, on_error=data.on_error), data.max_valid_groups, seed)
-    return RerankEvaluator(groups, batch_size=batch_size)
 
 
 def train_dual_encoder(
@@ -54,6 +34,7 @@ def train_dual_encoder(
     trainer = Trainer(
         model, lambda batch: loss(*model(**batch)), pairs, model.collate, train, out_dir,
         evaluator=load_valid_evaluator(data, train.seed), dedupe_key=lambda pair: pair.response,
+        fingerprint=run_fingerprint(data, model=model_config),
     )
     state = trainer.fit()
     model.save(out_dir / "model")
@@ -65,13 +46,3 @@ def train_dual_encoder(
     plot_loss(out_dir / "loss.png", state.losses)
     return summary
 
-
-def plot_loss(path: Path, losses: list[float], title: str = "DR-BERT training loss") -> None:
-    """Plot the moving mean of a run's per-step losses to a PNG (nothing for fewer than two steps)."""
-    from hashbert.evaluation.report import plot_metric_vs
-
-    if len(losses) >= 2:
-        window = max(1, len(losses) // 10)
-        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-        points = [(i + window, float(v)) for i, v in enumerate(smooth)]
-        plot_metric_vs(path, {"in-batch loss": points}, "step", "loss (moving mean)", title)

@@ -1,6 +1,6 @@
 """Train Hash-BERT's hashing heads on a trained DR-BERT (frozen: on cached vectors; or with its top layers).
 
-Frozen (the default): the training pairs are encoded once with the DR-BERT and cached (``vector_cache``:
+Frozen (the default): the training pairs are encoded once with the DR-BERT and cached (``data.vector_cache``:
 a fingerprint of model, data and selection guards against stale vectors), then the heads train on
 the vectors with the shared ``Trainer``; each step costs a few small matrix products, so this is fast
 on a CPU. With ``unfreeze_layers > 0`` the top layers of both towers train with the heads on text,
@@ -30,16 +30,17 @@ from hashbert.config import (
     TrainConfig,
     config_to_dict,
 )
+from hashbert.data.vector_cache import group_vectors, pair_vectors
 from hashbert.evaluation.hashing import VectorRerankEvaluator
 from hashbert.io import write_json
 from hashbert.losses.hash_bert import HashBertLoss
-from hashbert.models.code_scoring import code_stats, codes_of, index_groups
 from hashbert.models.dual_encoder import DualEncoder
-from hashbert.models.hash_bert import HashBert, referencing
-from hashbert.models.hash_heads import HashHeads
-from hashbert.models.lsh import ITQ
-from hashbert.models.vector_cache import group_vectors, pair_vectors
-from hashbert.training.dual import load_training_pairs, load_valid_evaluator
+from hashbert.models.hashing.hash_bert import HashBert, referencing
+from hashbert.models.hashing.lsh import ITQ
+from hashbert.models.hashing.scoring import code_stats, codes_of, index_groups
+from hashbert.models.hashing.tower_heads import HashHeads
+from hashbert.training.fingerprint import run_fingerprint
+from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.schedules import bpr_beta
 from hashbert.training.trainer import Trainer
 
@@ -83,12 +84,18 @@ def beta_for(config: HashConfig, step: int) -> float:
 def fit_hashing(
     trained: nn.Module, model: HashBert, step_loss: StepLoss, examples: Sequence, collate: Callable, train: TrainConfig,
     out_dir: Path, evaluator: Callable | None, dedupe_key: Callable | None, extra: dict[str, Any],
+    fingerprint: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the shared Trainer on ``trained`` (heads, or the whole model), save ``model`` and ``run.json``.
 
+    ``fingerprint`` (``run_fingerprint``) is what a resume must find unchanged.
+
     Returns: the run summary (also in ``out_dir/run.json``).
     """
-    trainer = Trainer(trained, step_loss, examples, collate, train, out_dir, evaluator=evaluator, dedupe_key=dedupe_key)
+    trainer = Trainer(
+        trained, step_loss, examples, collate, train, out_dir, evaluator=evaluator, dedupe_key=dedupe_key,
+        fingerprint=fingerprint,
+    )
     step_loss.trainer = trainer
     state = trainer.fit()
     model.save(out_dir / "model")
@@ -125,10 +132,13 @@ def train_hash_heads(
         "encoder": config_to_dict(encoder), "data": config_to_dict(data),
     }
     run = _train_joint if encoder.unfreeze_layers else _train_on_vectors
-    return run(model, HashBertLoss(loss_config), pairs, encoder, data, train, Path(out_dir), extra)
+    fingerprint = run_fingerprint(
+        data, {"dual_encoder": encoder.dual_encoder}, hash=hash_config, loss=loss_config, encoder=encoder
+    )
+    return run(model, HashBertLoss(loss_config), pairs, encoder, data, train, Path(out_dir), extra, fingerprint)
 
 
-def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra) -> dict[str, Any]:
+def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint) -> dict[str, Any]:
     """Heads and the top ``encoder.unfreeze_layers`` layers together, on text; the encoder is embedded."""
     if model.config.hash.init == "itq":
         raise ValueError("--init itq needs the cached vectors of a frozen encoder; use --init random with --unfreeze-layers")
@@ -143,11 +153,11 @@ def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra) -> di
     valid = load_valid_evaluator(data, train.seed, encoder.encode_batch_size)
     return fit_hashing(
         model, model, StepLoss(joint_loss, loss), pairs, model.collate, train, out_dir, valid,
-        lambda pair: pair.response, extra,
+        lambda pair: pair.response, extra, fingerprint,
     )
 
 
-def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra) -> dict[str, Any]:
+def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint) -> dict[str, Any]:
     """The heads alone on cached DR-BERT vectors of ``pairs`` (and of the validation groups)."""
     dual, heads, hash_config = model.dual_encoder, model.heads, model.config.hash
     dual_dir = Path(encoder.dual_encoder)
@@ -183,7 +193,7 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra) 
     model.config = referencing(model.config, dual_dir)
     summary = fit_hashing(
         heads, model, StepLoss(heads_loss, loss), list(range(len(pairs))), collate, train, out_dir, evaluator,
-        lambda i: pairs[i].response, extra,
+        lambda i: pairs[i].response, extra, fingerprint,
     )
     summary["train_code_stats"] = code_stats(codes_of(heads.response_hash_vectors(response_np)), hash_config.n_bits)
     write_json(out_dir / "run.json", summary)

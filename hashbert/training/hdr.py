@@ -1,9 +1,9 @@
 """Train HDR-BERT from corpus files: read, subsample, fit, save, report (the DR-BERT run's twin).
 
-The pairs, their subsample, the validation evaluator, the trainer, checkpoints and resume are those
-of ``training.dual``, so an HDR model and DR-BERT trained with the same flags see the same data. The
-only difference in optimisation: the randomly initialised aggregator learns at ``aggregator_lr``
-while the encoders (which start trained) keep ``--lr``.
+The pairs, their subsample, the validation evaluator (``training.inputs``), the trainer, checkpoints
+and resume are those of ``training.dual``, so an HDR model and DR-BERT trained with the same flags see
+the same data. The only difference in optimisation: the randomly initialised aggregator learns at
+``aggregator_lr`` while the encoders (which start trained) keep ``--lr``.
 
 References: HDR (ACM TOIS 2023) sec. 3-4.
 """
@@ -23,8 +23,10 @@ from hashbert.config import DataConfig, HdrConfig, HdrInitConfig, TrainConfig, c
 from hashbert.io import write_json
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.losses.maxsim import MaxSimInBatchLoss
-from hashbert.models.hdr import HdrModel
-from hashbert.training.dual import load_training_pairs, load_valid_evaluator, plot_loss
+from hashbert.models.hdr.model import HdrModel
+from hashbert.training.fingerprint import run_fingerprint
+from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
+from hashbert.training.loss_plot import plot_loss
 from hashbert.training.schedules import warmup_linear_scheduler
 from hashbert.training.trainer import Trainer, _param_groups
 
@@ -84,6 +86,7 @@ def train_hdr(
     trainer = HdrTrainer(
         model, hdr_loss(model), pairs, model.collate, train, out_dir, evaluator=load_valid_evaluator(data, train.seed),
         dedupe_key=lambda pair: pair.response, aggregator_lr=init.aggregator_lr,
+        fingerprint=run_fingerprint(data, {"dual_encoder": init.dual_encoder}, model=model_config, init=init),
     )
     state = trainer.fit()
     model.save(out_dir / "model")

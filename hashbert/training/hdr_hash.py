@@ -1,11 +1,13 @@
 """Train hashing heads on a frozen HDR-BERT (BPR-HDR-BERT): three recipes over cached HDR vectors.
 
 The training pairs are those of the HDR run (same subsample), encoded once by the frozen HDR model and
-cached (``vector_cache``: fingerprinted by model, data and selection); issue 3's ``HashHeads`` then
-train on the vectors with the shared ``Trainer`` through ``hash_training.fit_hashing``. Recipes:
+cached (``data.vector_cache``: fingerprinted by model, data and selection); the ``HashHeads`` of
+Hash-BERT then train on the vectors with the shared ``Trainer`` through ``hash_training.fit_hashing``.
+Recipes:
 
-* ``bpr``: ``tanh(beta h)`` with ``beta = sqrt(1 + gamma * step)`` (``--relax scaled_tanh``), issue 3's
-  ``BprLoss``: margin ranking on codes against in-batch negatives + float context . codes cross-entropy;
+* ``bpr``: ``tanh(beta h)`` with ``beta = sqrt(1 + gamma * step)`` (``--relax scaled_tanh``), the
+  ``BprLoss`` of BPR: margin ranking on codes against in-batch negatives + float context . codes
+  cross-entropy;
 * ``similarity``: the similarity-preserving loss alone (``HashBertLoss`` with the other weights at 0);
 * ``vae``: similarity + quantization + decoder reconstruction MSE (``VaeLoss``, the seed's VAELoss).
 
@@ -22,16 +24,17 @@ import torch
 from torch import nn
 
 from hashbert.config import DataConfig, HashConfig, HashLossConfig, HdrHashTrainConfig, TrainConfig, config_to_dict
+from hashbert.data.vector_cache import group_vectors, pair_vectors
 from hashbert.evaluation.hashing import VectorRerankEvaluator
 from hashbert.losses.bpr import BprLoss
 from hashbert.losses.hash_bert import HashBertLoss
 from hashbert.losses.vae import VaeLoss
-from hashbert.models.code_scoring import index_groups
-from hashbert.models.hdr import HdrModel
-from hashbert.models.hdr_hash import heads_model
-from hashbert.models.vector_cache import group_vectors, pair_vectors
-from hashbert.training.dual import load_training_pairs, load_valid_evaluator
+from hashbert.models.hashing.scoring import index_groups
+from hashbert.models.hdr.hashing import heads_model
+from hashbert.models.hdr.model import HdrModel
+from hashbert.training.fingerprint import run_fingerprint
 from hashbert.training.hash_training import StepLoss, beta_for, fit_hashing
+from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 
 logger = logging.getLogger(__name__)
 
@@ -98,4 +101,5 @@ def train_hdr_hash(
     return fit_hashing(
         heads, model, StepLoss(loss_at, loss), list(range(len(pairs))), collate, train, out_dir, evaluator,
         lambda i: pairs[i].response, extra,
+        fingerprint=run_fingerprint(data, {"hdr": recipe.hdr}, recipe=recipe, hash=hash_config),
     )

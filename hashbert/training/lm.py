@@ -11,11 +11,13 @@ import numpy as np
 
 from hashbert.config import DataConfig, LanguageModelConfig, TrainConfig, config_to_dict
 from hashbert.data import read_rerank_groups
+from hashbert.data.sampling import seeded_subsample
 from hashbert.io import write_json
-from hashbert.models.causal_lm import new_gpt2, pair_response_losses, save_causal_lm
+from hashbert.models.cross.causal_lm import new_gpt2, pair_response_losses, save_causal_lm
 from hashbert.models.pair_tokens import PairTokenizer
-from hashbert.sampling import seeded_subsample
-from hashbert.training.dual import load_training_pairs, plot_loss
+from hashbert.training.fingerprint import run_fingerprint
+from hashbert.training.inputs import load_training_pairs
+from hashbert.training.loss_plot import plot_loss
 from hashbert.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -40,9 +42,9 @@ def train_language_model(config: LanguageModelConfig, data: DataConfig, train: T
     response tokens, exactly as the PPL-100 judge does.
     """
     out_dir = Path(out_dir)
-    pairs, _ = load_training_pairs(data, config.max_context_turns, train.seed)
+    pairs, _ = load_training_pairs(data, config.input.max_context_turns, train.seed)
     model, tokenizer = new_gpt2(config)
-    pair_tokenizer = PairTokenizer(tokenizer, config.max_length, config.max_response_length, config.max_context_turns)
+    pair_tokenizer = PairTokenizer(tokenizer, config.input.max_length, config.input.max_response_length, config.input.max_context_turns)
 
     def collate(batch_pairs):
         batch = pair_tokenizer.batch([p.context for p in batch_pairs], [p.response for p in batch_pairs])
@@ -57,7 +59,10 @@ def train_language_model(config: LanguageModelConfig, data: DataConfig, train: T
         return {"perplexity": validation_perplexity(m, pair_tokenizer, groups)} if groups else {}
 
     logger.info("training a %d-layer GPT-2 on %d pairs", config.layers, len(pairs))
-    trainer = Trainer(model, lambda batch: model(**batch).loss, pairs, collate, train, out_dir, evaluator=evaluator)
+    trainer = Trainer(
+        model, lambda batch: model(**batch).loss, pairs, collate, train, out_dir, evaluator=evaluator,
+        fingerprint=run_fingerprint(data, model=config),
+    )
     state = trainer.fit()
     save_causal_lm(model, tokenizer, out_dir / "lm", config)
     summary = {

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,23 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashbert.config import TrainConfig, config_to_dict
-from hashbert.training.checkpoint import TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
+from hashbert.training.checkpoint import (
+    TrainState,
+    checkpoint_settings,
+    latest_checkpoint,
+    load_checkpoint,
+    remove_stale_checkpoint_files,
+    save_checkpoint,
+)
+from hashbert.training.fingerprint import compare_settings, describe_changes
+from hashbert.training.interrupt import StepBoundaryInterrupt
 from hashbert.training.schedules import warmup_linear_scheduler
 
 logger = logging.getLogger(__name__)
 
 # Fields that change which batches are drawn or how steps are taken: resuming with other values
-# would silently not be a resume.
+# would silently not be a resume. With ``total_steps`` (below) they are the loop's part of the fingerprint;
+# device, threads, progress, eval_every, save_every and keep_checkpoints do not change the result.
 _RESUME_FIELDS = ("lr", "weight_decay", "batch_size", "warmup_ratio", "grad_clip", "seed")
 
 
@@ -94,6 +104,8 @@ class Trainer:
         output_dir: where checkpoints go.
         evaluator: optional ``model -> dict[str, float]`` run every ``eval_every`` steps and at the end.
         dedupe_key: optional ``example -> key``; no batch holds two examples with equal keys.
+        fingerprint: the recipe's data, model and loss settings and input digests (``run_fingerprint``);
+            saved in every checkpoint, a resume with other values is refused.
     """
 
     def __init__(
@@ -106,10 +118,13 @@ class Trainer:
         output_dir: str | Path,
         evaluator: Callable[[nn.Module], dict[str, float]] | None = None,
         dedupe_key: Callable[[Any], Hashable] | None = None,
+        fingerprint: Mapping[str, Any] | None = None,
     ) -> None:
         self.model, self.compute_loss, self.examples, self.collate = model, compute_loss, examples, collate
         self.config, self.output_dir, self.evaluator = config, Path(output_dir), evaluator
         self.key = (lambda i: dedupe_key(examples[i])) if dedupe_key else None
+        if config.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1 (the newest is kept), got {config.keep_checkpoints}")
         self.device = resolve_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
@@ -123,33 +138,65 @@ class Trainer:
         warmup = math.ceil(config.warmup_ratio * self.total_steps)
         self.scheduler = warmup_linear_scheduler(self.optimizer, self.total_steps, warmup)
         self.state = TrainState()
+        # The LR schedule depends on total_steps, not on epochs or max_steps themselves (batch order is seeded
+        # per epoch): another --max-steps that leaves total_steps alone is the same run.
+        self.fingerprint: dict[str, Any] = {
+            **{k: getattr(config, k) for k in _RESUME_FIELDS}, "total_steps": self.total_steps,
+            "examples": len(examples), **(fingerprint or {}),
+        }
 
     def _resume(self) -> None:
         path = latest_checkpoint(self.output_dir)
         if path is None:
             torch.manual_seed(self.config.seed)
             return
-        state, saved_config = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
-        changed = [k for k in _RESUME_FIELDS if saved_config.get(k) != getattr(self.config, k)]
+        self._check_settings(path)
+        self.state, _ = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
+        logger.info("resumed from %s at step %d", path, self.state.step)
+
+    def _check_settings(self, path: Path) -> None:
+        """Refuse to resume ``path`` with other data, model, loss or loop settings, naming each change.
+
+        Checkpoints written before fingerprints only record the ``TrainConfig``: the loop fields are
+        checked and a warning says that the rest could not be.
+        """
+        saved_config, saved = checkpoint_settings(path)
+        current: Mapping[str, Any] = self.fingerprint
+        if saved is None:
+            logger.warning(
+                "%s was written before settings fingerprints: only %s are checked, not the data, model or loss",
+                path, ", ".join(_RESUME_FIELDS),
+            )
+            saved = {k: saved_config.get(k) for k in _RESUME_FIELDS}
+            current = {k: getattr(self.config, k) for k in _RESUME_FIELDS}
+        changed, unmatched = compare_settings(saved, current)
+        if unmatched:
+            logger.warning("%s: settings recorded on one side only, not compared: %s", path, ", ".join(unmatched))
         if changed:
             raise ValueError(
-                f"{path} was written with other {', '.join(changed)} "
-                f"({', '.join(f'{k}={saved_config.get(k)!r}' for k in changed)}); "
-                "use the same settings to resume, or another --out to start afresh"
+                f"{path} was written with other {', '.join(key for key, _, _ in changed)} "
+                f"({describe_changes(changed)}); use the same settings to resume, or another --out to start afresh"
             )
-        self.state = state
-        logger.info("resumed from %s at step %d", path, state.step)
+
+    def _tick(self) -> None:
+        """Add the time since the last tick to ``state.seconds`` (before each checkpoint, so a kill loses none)."""
+        now = time.perf_counter()
+        self.state.seconds += now - self._clock
+        self._clock = now
 
     def _checkpoint(self) -> None:
+        self._tick()
         save_checkpoint(
             self.output_dir, self.model, self.optimizer, self.scheduler, self.state,
-            config_to_dict(self.config), keep=self.config.keep_checkpoints,
+            config_to_dict(self.config), keep=self.config.keep_checkpoints, fingerprint=self.fingerprint,
         )
 
     def _validate(self) -> None:
         if self.evaluator is None:
             return
-        metrics = self.evaluator(self.model)
+        # forked RNG: validating (or not, with another eval_every) must not change the training run
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            metrics = self.evaluator(self.model)
         self.model.train()
         self.state.validations.append({"step": self.state.step, **metrics})
         logger.info("step %d validation: %s", self.state.step, {k: round(v, 4) for k, v in metrics.items()})
@@ -168,7 +215,8 @@ class Trainer:
     def _next_batch(self) -> list[int]:
         state = self.state
         if self._epoch_cached != state.epoch:
-            self._batches = batch_order(len(self.examples), self.config.batch_size, self.config.seed, state.epoch, self.key)
+            cfg = self.config
+            self._batches = batch_order(len(self.examples), cfg.batch_size, cfg.seed, state.epoch, self.key)
             self._epoch_cached = state.epoch
         if state.batch_in_epoch >= len(self._batches):
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
@@ -178,20 +226,45 @@ class Trainer:
     def fit(self, stop_after: int | None = None) -> TrainState:
         """Train to ``total_steps``, resuming from the latest checkpoint under ``output_dir`` if there is one.
 
+        Ctrl-C finishes the step in progress, saves the checkpoint an uninterrupted run would save at that
+        step (unless it is on disk already) and raises ``KeyboardInterrupt``; a second Ctrl-C stops at once
+        without saving. Why: a state caught mid-step (RNG or optimiser advanced, counters not) resumes into
+        another run.
+
         Args:
             stop_after: stop (with a checkpoint) after this many steps of *this call*, as an
                 interruption would; the next ``fit`` continues exactly where this one stopped.
+
+        Raises:
+            KeyboardInterrupt: after Ctrl-C, once the checkpoint is saved.
+            ValueError: the latest checkpoint was written with other settings (see ``fingerprint``).
         """
+        remove_stale_checkpoint_files(self.output_dir)
         self._resume()
+        self._clock = time.perf_counter()
+        with StepBoundaryInterrupt() as interrupt:
+            saved_at = self._loop(stop_after, interrupt)
+            if not interrupt.requested:
+                saved_at = self._finish(saved_at)
+            if interrupt.requested:
+                if saved_at != self.state.step:
+                    self._checkpoint()
+                logger.warning("interrupted at step %d; checkpoint saved, rerun to resume", self.state.step)
+                raise KeyboardInterrupt
+        return self.state
+
+    def _loop(self, stop_after: int | None, interrupt: StepBoundaryInterrupt) -> int:
+        """Take steps until ``total_steps``, ``stop_after`` steps or a Ctrl-C; return the last checkpoint's step."""
         cfg, state = self.config, self.state
         self._epoch_cached = -1
         self.model.train()
         bar = tqdm(total=self.total_steps, initial=state.step, disable=not cfg.progress, desc="train", unit="step")
-        started, steps_this_call, saved_at = time.perf_counter(), 0, -1
+        saved_at, steps_this_call = state.step, 0
         try:
-            while state.step < self.total_steps and steps_this_call != stop_after:
+            while state.step < self.total_steps and steps_this_call != stop_after and not interrupt.requested:
                 loss = self._train_step(self._next_batch())
-                state.step, state.batch_in_epoch, steps_this_call = state.step + 1, state.batch_in_epoch + 1, steps_this_call + 1
+                state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
+                steps_this_call += 1
                 state.losses.append(loss)
                 state.loss_ema = loss if state.loss_ema is None else 0.95 * state.loss_ema + 0.05 * loss
                 bar.update(1)
@@ -201,23 +274,27 @@ class Trainer:
                 if cfg.save_every and state.step % cfg.save_every == 0:
                     self._checkpoint()
                     saved_at = state.step
-        except KeyboardInterrupt:
-            state.seconds += time.perf_counter() - started
-            self._checkpoint()
-            logger.warning("interrupted at step %d; checkpoint saved, run the same command again to resume", state.step)
-            raise
         finally:
             bar.close()
-        state.seconds += time.perf_counter() - started
-        if state.step >= self.total_steps:
+        return saved_at
+
+    def _finish(self, saved_at: int) -> int:
+        """Validate a finished run (once: a rerun of a finished run adds nothing) and checkpoint what is unsaved."""
+        state = self.state
+        validated = bool(state.validations) and state.validations[-1]["step"] == state.step
+        if state.step >= self.total_steps and self.evaluator is not None and not validated:
             self._validate()
-        if saved_at != state.step or self.evaluator is not None:
+            saved_at = -1
+        if saved_at != state.step:
             self._checkpoint()
-        return state
+            saved_at = state.step
+        self._tick()
+        return saved_at
 
     def summary(self) -> dict[str, Any]:
         """Plain dict of what was trained, for the run's report."""
         return {
             "examples": len(self.examples), "total_steps": self.total_steps, "device": str(self.device),
             "state": dataclasses.asdict(self.state), "config": config_to_dict(self.config),
+            "fingerprint": self.fingerprint,
         }

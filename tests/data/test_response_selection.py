@@ -102,7 +102,7 @@ def test_missing_file_is_a_line_zero_error(tmp_path: Path, on_error: str) -> Non
     path = tmp_path / "nope.txt"
     with pytest.raises(CorpusFormatError) as excinfo:
         list(iter_labelled_lines(path, on_error=on_error))  # type: ignore[arg-type]
-    assert str(excinfo.value) == f"{path}:0: file not found"
+    assert str(excinfo.value) == f"{path}: file not found"
 
 
 def test_bad_on_error_is_a_value_error(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_uneven_group_sizes_name_the_group_and_both_sizes(fixtures_dir: Path) ->
         with pytest.raises(CorpusFormatError) as excinfo:
             read_rerank_groups(path, on_error=on_error)  # type: ignore[arg-type]
         assert str(excinfo.value) == (
-            f"{path}:7: group of 2 candidates with the same context, expected 3 (the size of the first group)"
+            f"{path}:7: group of 2 candidates with the same context, expected 3 (the most common group size)"
         )
     with pytest.raises(CorpusFormatError) as excinfo:
         read_rerank_groups(path, group_size=2)
@@ -136,7 +136,7 @@ def test_uneven_group_sizes_name_the_group_and_both_sizes(fixtures_dir: Path) ->
 def test_skipped_line_inside_a_group_breaks_its_size(tmp_path: Path) -> None:
     path = write_bytes(tmp_path, b"1\tc1\tr\n0\tc1\tn\n1\tc2\tr\nx\tc2\tn\n")
     report = ReadReport(str(path))
-    with pytest.raises(CorpusFormatError, match=r":3: group of 1 candidates"):
+    with pytest.raises(CorpusFormatError, match=r":3: group of 1 candidate with the same context, expected 2"):
         read_rerank_groups(path, on_error="skip", report=report)
     assert report.n_skipped == 1
 

@@ -81,9 +81,10 @@ def test_a_sidecar_out_of_step_with_its_corpus_is_an_error(
     for read in (read_rerank_groups, read_training_pairs):
         with pytest.raises(CorpusFormatError) as excinfo:
             read(corpus, speakers_path=speakers)
-        assert str(excinfo.value) == f"{speakers}:{line_no}: {reason.format(corpus=corpus)}"
+        where = f"{speakers}:{line_no}" if line_no else str(speakers)  # line 0: the whole file
+        assert str(excinfo.value) == f"{where}: {reason.format(corpus=corpus)}"
 
 
 def test_missing_sidecar_is_a_line_zero_error(corpus: Path) -> None:
-    with pytest.raises(CorpusFormatError, match=r"c\.speakers:0: file not found"):
+    with pytest.raises(CorpusFormatError, match=r"c\.speakers: file not found"):
         read_training_pairs(corpus, speakers_path=speakers_path_for(corpus))

@@ -8,9 +8,9 @@ import torch
 
 from hashbert.config import HashBertConfig, HashConfig
 from hashbert.evaluation.hashing import plot_series, with_retention, write_hashing_report
-from hashbert.models.hash_bert import HashBert, referencing
-from hashbert.models.hash_heads import HashHeads
-from hashbert.models.lsh import ITQ
+from hashbert.models.hashing.hash_bert import HashBert, referencing
+from hashbert.models.hashing.lsh import ITQ
+from hashbert.models.hashing.tower_heads import HashHeads
 
 
 def test_with_retention_against_a_named_row():

@@ -72,7 +72,7 @@ def test_relevance_judges_score_gold_above_random_on_a_real_slice(small_corpus, 
     from hashbert.config import CrossEncoderConfig
     from hashbert.data import read_rerank_groups
     from hashbert.evaluation.judges import CrossEncoderJudge
-    from hashbert.models.cross_encoder import CrossEncoder
+    from hashbert.models.cross.cross_encoder import CrossEncoder
 
     # Every candidate of the real slice's held-out groups: the true next turn, or a turn of another conversation.
     groups = read_rerank_groups(small_corpus / "test.txt") + read_rerank_groups(small_corpus / "valid.txt")
@@ -82,7 +82,7 @@ def test_relevance_judges_score_gold_above_random_on_a_real_slice(small_corpus, 
     torch.manual_seed(0)
     # Untrained but not random: the segments head starts as the backbone's own similarity of the two sides.
     cross = CrossEncoder.from_base(
-        CrossEncoderConfig(pooling="segments", segments_scale=5.0, segments_offset=0.7, max_length=96, max_response_length=24)
+        CrossEncoderConfig.from_flat(pooling="segments", segments_scale=5.0, segments_offset=0.7, max_length=96, max_response_length=24)
     ).eval()
     for judge, margin in ((DualEncoderJudge(dual_encoder), 0.05), (CrossEncoderJudge(cross), 0.02)):
         scores = judge.score(contexts, responses)

@@ -16,9 +16,9 @@ from hashbert.config import (
 )
 from hashbert.data import RerankGroup, read_training_pairs
 from hashbert.evaluation.hashing import VectorRerankEvaluator
-from hashbert.models.code_scoring import index_groups
-from hashbert.models.hash_bert import HashBert
-from hashbert.models.lsh import RandomHyperplaneLSH
+from hashbert.models.hashing.hash_bert import HashBert
+from hashbert.models.hashing.lsh import RandomHyperplaneLSH
+from hashbert.models.hashing.scoring import index_groups
 from hashbert.models.registry import load_model
 from hashbert.training.hash_training import train_hash_heads
 

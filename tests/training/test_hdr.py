@@ -8,7 +8,7 @@ import torch
 
 from hashbert.config import EncoderConfig, HdrConfig, TrainConfig
 from hashbert.data import read_training_pairs
-from hashbert.models.hdr import HdrModel
+from hashbert.models.hdr.model import HdrModel
 from hashbert.training.hdr import HdrTrainer, hdr_loss
 
 SMALL = {"utterance_length": 16, "vectors_per_utterance": 3, "layers": 1, "heads": 4, "ffn_dim": 128}
@@ -73,7 +73,7 @@ def test_cli_trains_saves_and_evaluates_hdr(small_corpus, tmp_path, capsys):
         "--out", str(run), "--max-train-pairs", "16", "--batch-size", "8", "--max-valid-groups", "5",
         "--aggregator", "colbert", "--no-progress", *small,
     ])
-    assert code == 0 and "trained colbert 2 steps on 16 pairs" in capsys.readouterr().out
+    assert code == 0 and "trained HDR-BERT (colbert): 2 steps on 16 pairs" in capsys.readouterr().out
     assert (run / "model" / "config.json").is_file() and (run / "loss.png").is_file()
     code = main(["train", "hdr-lsh", "--hdr", str(run / "model"), "--bits", "64", "--out", str(tmp_path / "lsh")])
     assert code == 0

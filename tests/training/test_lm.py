@@ -9,7 +9,7 @@ import pytest
 
 from hashbert.config import DataConfig, LanguageModelConfig, TrainConfig
 from hashbert.data import read_rerank_groups, read_training_pairs
-from hashbert.models.causal_lm import CausalLmScorer, response_token_mask
+from hashbert.models.cross.causal_lm import CausalLmScorer, response_token_mask
 from hashbert.models.encoder import load_tokenizer, resolve_model_dir
 from hashbert.models.pair_tokens import PairTokenizer
 from hashbert.training.lm import train_language_model
@@ -24,7 +24,7 @@ def unigram_perplexity(train_ids: list[int], test_ids: list[int], vocab_size: in
 
 @pytest.mark.slow
 def test_lm_perplexity_on_held_out_responses_is_below_a_unigram_models(small_corpus, tmp_path):
-    config = LanguageModelConfig(layers=1, max_length=48, max_response_length=16, max_context_turns=2)
+    config = LanguageModelConfig.from_flat(layers=1, max_length=48, max_response_length=16, max_context_turns=2)
     data = DataConfig(train=str(small_corpus / "train.txt"), max_train_pairs=384)
     train_language_model(
         config, data, TrainConfig(lr=1e-3, batch_size=8, epochs=1, save_every=0, progress=False, device="cpu"), tmp_path
@@ -37,7 +37,7 @@ def test_lm_perplexity_on_held_out_responses_is_below_a_unigram_models(small_cor
 
     # The unigram model sees the same training pairs (every real token) and is scored on the same tokens.
     tokenizer = load_tokenizer(resolve_model_dir(config.tokenizer))
-    pair_tokenizer = PairTokenizer(tokenizer, config.max_length, config.max_response_length, config.max_context_turns)
+    pair_tokenizer = PairTokenizer(tokenizer, config.input.max_length, config.input.max_response_length, config.input.max_context_turns)
     pairs = read_training_pairs(data.train, max_context_turns=2)
     train_batch = pair_tokenizer.batch([p.context for p in pairs], [p.response for p in pairs])
     train_ids = train_batch["input_ids"][train_batch["attention_mask"].bool()].tolist()

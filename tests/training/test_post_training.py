@@ -1,4 +1,4 @@
-"""BERT-FP post-training: the 3-way labels on hand-made dialogues, ~15% masking, a finite joint loss."""
+"""BERT-FP post-training: the 3-way labels on hand-made dialogues, a finite joint loss, a falling loss."""
 
 from __future__ import annotations
 
@@ -7,13 +7,8 @@ import torch
 
 from hashbert.config import PostTrainConfig
 from hashbert.losses.post_training import PostTrainingLoss
-from hashbert.training.post_training import (
-    NEXT,
-    OTHER_DIALOGUE,
-    SAME_DIALOGUE,
-    mask_tokens,
-    relevance_examples,
-)
+from hashbert.models.cross.post_training import NEXT, OTHER_DIALOGUE, SAME_DIALOGUE
+from hashbert.training.post_training import relevance_examples
 
 DIALOGUES = [("a0", "a1", "a2", "a3", "a4"), ("b0", "b1", "b2"), ("c0", "c1", "c2", "c3")]
 
@@ -40,45 +35,26 @@ def test_relevance_needs_two_dialogues():
         relevance_examples([("x", "y"), ("z",)], 10, 2, 0)
 
 
-def test_mlm_masks_about_15_percent_of_maskable_tokens_only():
-    torch.manual_seed(0)
-    ids = torch.randint(1000, 2000, (64, 128))
-    maskable = torch.ones_like(ids, dtype=torch.bool)
-    maskable[:, 0] = maskable[:, -1] = False  # [CLS] and [SEP]
-    masked, targets = mask_tokens(ids, maskable, 0.15, mask_id=103, vocab_size=30522)
-    picked = targets != -100
-    assert picked.float().sum() / maskable.sum() == pytest.approx(0.15, abs=0.01)
-    assert not picked[:, 0].any() and not picked[:, -1].any()
-    assert torch.equal(targets[picked], ids[picked]) and torch.equal(masked[~picked], ids[~picked])
-    assert (masked[picked] == 103).float().mean() == pytest.approx(0.8, abs=0.03)
-
-
-def test_post_training_loss_parts_and_empty_mask():
-    loss = PostTrainingLoss(relevance_weight=0.5)
-    value = loss(torch.zeros(0, 7), torch.zeros(0, dtype=torch.long), torch.zeros(2, 3), torch.tensor([0, 2]))
-    assert loss.last_parts["mlm"] == 0.0
-    assert float(value) == pytest.approx(0.5 * torch.log(torch.tensor(3.0)).item(), rel=1e-5)
-
-
 @pytest.mark.slow
 def test_post_training_model_gives_a_finite_loss_and_saves_an_encoder(tmp_path):
     from hashbert.config import CrossEncoderConfig, DualEncoderConfig, EncoderConfig
-    from hashbert.models.cross_encoder import CrossEncoder
+    from hashbert.models.cross.cross_encoder import CrossEncoder
+    from hashbert.models.cross.post_training import PostTrainingModel
     from hashbert.models.dual_encoder import DualEncoder
     from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
-    from hashbert.training.post_training import PostTrainingModel, save_encoder_checkpoint
+    from hashbert.training.post_training import save_encoder_checkpoint
 
     model_dir = resolve_model_dir("all-MiniLM-L6-v2")
-    model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), PostTrainConfig(max_length=32, max_response_length=8))
+    model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), PostTrainConfig.from_flat(max_length=32, max_response_length=8))
     batch = model.collate(relevance_examples(DIALOGUES, 4, 2, 0))
     value = PostTrainingLoss()(*model(**batch))
     assert torch.isfinite(value)
     assert model.mlm_head.predictions.decoder.weight is model.backbone.get_input_embeddings().weight
     save_encoder_checkpoint(model.backbone, model.tokenizer, tmp_path / "encoder", {})
-    cross = CrossEncoder.from_base(CrossEncoderConfig(init=str(tmp_path / "encoder"), max_length=32, max_response_length=8))
+    cross = CrossEncoder.from_base(CrossEncoderConfig.from_flat(init=str(tmp_path / "encoder"), max_length=32, max_response_length=8))
     assert cross.row_name == "BERT-FP"
     assert torch.equal(cross.backbone.get_input_embeddings().weight, model.backbone.get_input_embeddings().weight)
-    dual = DualEncoder.from_base(DualEncoderConfig(encoder=EncoderConfig(init=str(tmp_path / "encoder"))))
+    dual = DualEncoder.from_base(DualEncoderConfig(encoder=EncoderConfig.from_flat(init=str(tmp_path / "encoder"))))
     words = dual.context_encoder.backbone.get_input_embeddings().weight
     assert torch.equal(words, model.backbone.get_input_embeddings().weight)
 
@@ -87,15 +63,15 @@ def test_post_training_model_gives_a_finite_loss_and_saves_an_encoder(tmp_path):
 def test_post_training_loss_falls_on_a_real_slice(small_corpus, tmp_path):
     from hashbert.config import TrainConfig
     from hashbert.data import read_training_pairs
+    from hashbert.models.cross.post_training import PostTrainingModel
     from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
-    from hashbert.training.post_training import PostTrainingModel
     from hashbert.training.trainer import Trainer
 
     torch.manual_seed(0)
     dialogues = [(*p.context, p.response) for p in read_training_pairs(small_corpus / "train.txt", "last")]
     examples = relevance_examples(dialogues, 16, 2, seed=0)
     model_dir = resolve_model_dir("all-MiniLM-L6-v2")
-    config = PostTrainConfig(max_length=48, max_response_length=12, max_context_turns=2)
+    config = PostTrainConfig.from_flat(max_length=48, max_response_length=12, max_context_turns=2)
     model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), config)
     loss = PostTrainingLoss()
     batch = model.collate(examples)  # one fixed masking, so before and after see the same targets
@@ -110,19 +86,3 @@ def test_post_training_loss_falls_on_a_real_slice(small_corpus, tmp_path):
     Trainer(model, lambda b: loss(*model(**b)), examples, model.collate, train, tmp_path).fit()
     after = mean_loss()
     assert after < before - 0.5, (before, after)  # the MLM part starts near ln(30522) = 10.3
-
-
-def test_segments_relevance_head_starts_as_a_signed_scaled_cosine():
-    from hashbert.models.encoder import load_backbone, load_tokenizer, resolve_model_dir
-    from hashbert.training.post_training import SEGMENTS_OFFSET, SEGMENTS_SCALE, PostTrainingModel
-
-    model_dir = resolve_model_dir("all-MiniLM-L6-v2")
-    config = PostTrainConfig(max_length=32, max_response_length=8, pooling="segments")
-    model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), config)
-    cosine = torch.tensor([0.9, 0.5])
-    pair_vectors = cosine[:, None] * torch.full((2, 384), 1 / 384)  # product vectors summing to the cosine
-    logits = model.relevance_head(pair_vectors)
-    expected_next = SEGMENTS_SCALE * (cosine - SEGMENTS_OFFSET)
-    assert torch.allclose(logits[:, NEXT], expected_next, atol=1e-5)
-    assert torch.allclose(logits[:, OTHER_DIALOGUE], -expected_next, atol=1e-5)
-    assert torch.allclose(logits[:, SAME_DIALOGUE], torch.zeros(2))

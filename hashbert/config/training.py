@@ -1,0 +1,61 @@
+"""Which corpus files feed a training run, and the optimisation loop every recipe shares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from hashbert.config.fields import Config, option, required
+
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+@dataclass(frozen=True)
+class DataConfig(Config):
+    """Which corpus files feed training and validation."""
+
+    train: str = required("training file in the response-selection format (label \\t utt ... \\t response)")
+    valid: str = option("", "validation file with groups of candidates (empty: no periodic validation)")
+    expansion: Literal["full", "last"] = option(
+        "full", "full: every prefix of each dialogue is a pair; last: the line as written"
+    )
+    max_train_pairs: int = option(0, "subsample this many training pairs (seeded); 0 uses all", minimum=0)
+    max_valid_groups: int = option(200, "validation contexts used for periodic validation; 0 uses all", minimum=0)
+    on_error: Literal["raise", "skip"] = option(
+        "raise", "malformed corpus lines: raise stops at the first, skip reports and counts"
+    )
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    """The optimisation loop: AdamW, linear warm-up and decay, clipping, checkpoints."""
+
+    lr: float = option(5e-5, "peak learning rate of AdamW", minimum=1e-12)
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to biases and LayerNorm)", minimum=0.0)
+    batch_size: int = option(
+        32, "pairs per batch; the other responses of a batch are each pair's negatives (in-batch needs 2)", minimum=2
+    )
+    epochs: int = option(1, "passes over the training pairs", minimum=1)
+    max_steps: int = option(0, "stop after this many optimiser steps in total; 0 means epochs decide", minimum=0)
+    warmup_ratio: float = option(
+        0.1, "fraction of the steps spent warming the learning rate up from 0", minimum=0.0, maximum=0.999
+    )
+    grad_clip: float = option(1.0, "clip the gradient norm to this; 0 disables", minimum=0.0)
+    seed: int = option(42, "seed for data order, dropout and sampling")
+    eval_every: int = option(0, "validate every N steps (0: only at the end)", minimum=0)
+    save_every: int = option(100, "write a resumable checkpoint every N steps (0: only at the end)", minimum=0)
+    keep_checkpoints: int = option(2, "how many checkpoints to keep on disk (the newest is always kept)", minimum=1)
+    device: str = option("auto", "cpu, cuda, cuda:N, or auto (cuda when available)")
+    threads: int = option(0, "torch CPU threads; 0 leaves torch's default", minimum=0)
+    progress: bool = option(True, "show a progress bar")
+
+    def validate(self) -> None:
+        check_device(self.device)
+
+
+def check_device(device: str) -> str:
+    """Raise ``ValueError`` unless ``device`` is auto, cpu, cuda, cuda:N or mps; return it."""
+    if not _DEVICE.fullmatch(device):
+        raise ValueError(f"device (--device) must be auto, cpu, cuda, cuda:N or mps; got {device!r}")
+    return device

@@ -1,0 +1,1 @@
+"""HDR-BERT: HdrModel, its aggregators, the incremental HdrCache and HDR hashing (HdrHash)."""

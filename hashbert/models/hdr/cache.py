@@ -1,0 +1,166 @@
+"""HdrCache: one dialogue's history for HDR-BERT, updated one utterance at a time.
+
+``append(utterance)`` runs the utterance encoder on the newest utterance only and stores its slot
+vectors; ``context_vectors()`` runs the (cheap) aggregator over what is cached. The cache keeps the
+newest ``max_turns`` turns (the oldest is dropped), the same truncation training and ``encode_*`` use
+(``hdr.model.newest_turns``), so its output equals encoding the same history from scratch within float
+tolerance. A chatbot session outlives a process: ``save``/``load`` write and read a directory of
+``state.json`` (texts, speakers, turn indices, the model's config and fingerprint) +
+``vectors.safetensors`` + ``checksums.json``, atomically; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from hashbert.config import HdrConfig, config_from_dict, config_to_dict
+from hashbert.io import ArtefactError, atomic_directory, read_json, verify_checksums, write_checksums, write_json
+from hashbert.models.modes import eval_mode
+
+if TYPE_CHECKING:
+    from hashbert.models.hdr.model import HdrModel
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+STATE, VECTORS = "state.json", "vectors.safetensors"
+
+
+@dataclass(frozen=True)
+class CachedTurn:
+    """One cached utterance.
+
+    Attributes:
+        text: the utterance.
+        index: its turn number in the dialogue (0 = first utterance ever appended, dropped ones included).
+        speaker: 0/1 sender where known, else None.
+        slots: (k, H) float32 slot vectors; slot_mask: (k,) bool.
+    """
+
+    text: str
+    index: int
+    speaker: int | None
+    slots: torch.Tensor
+    slot_mask: torch.Tensor
+
+
+class HdrCache:
+    """The cached history of one dialogue.
+
+    Args:
+        model: the HDR model (used in eval mode).
+        max_turns: turns kept (default and maximum: the model's ``max_context_turns``).
+    """
+
+    def __init__(self, model: HdrModel, max_turns: int | None = None) -> None:
+        limit = model.config.max_turns
+        max_turns = limit if max_turns is None else max_turns
+        if not 1 <= max_turns <= limit:
+            raise ValueError(f"max_turns must be in [1, {limit}] (the model's history bound), got {max_turns}")
+        self.model, self.max_turns = model, max_turns
+        self.turns: deque[CachedTurn] = deque(maxlen=max_turns)
+        self.next_index = 0
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    def copy(self) -> HdrCache:
+        """An independent cache with the same history (cached vectors are shared; they are never changed in place)."""
+        other = HdrCache(self.model, self.max_turns)
+        other.turns.extend(self.turns)
+        other.next_index = self.next_index
+        return other
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The cached utterances, oldest first."""
+        return tuple(t.text for t in self.turns)
+
+    @torch.inference_mode()
+    def append(self, utterance: str, speaker: int | None = None) -> None:
+        """Encode ``utterance`` (and nothing else) and add it as the newest turn, dropping the oldest if full."""
+        if speaker not in (None, 0, 1):
+            raise ValueError(f"speaker must be 0, 1 or None, got {speaker!r}")
+        model = self.model
+        with eval_mode(model):
+            tokens = {k: v.to(model.device) for k, v in model.tokenize_utterances([utterance]).items()}
+            slots, mask = model.utterance_slots(**tokens)  # (1, k, H), (1, k)
+        self.turns.append(CachedTurn(utterance, self.next_index, speaker, slots[0].float(), mask[0]))
+        self.next_index += 1
+
+    @torch.inference_mode()
+    def context_vectors(self) -> np.ndarray:
+        """The context vector (H,) float32, or for colbert its real vectors (n, H); needs at least one turn."""
+        if not self.turns:
+            raise ValueError("the cache is empty: append an utterance first")
+        model = self.model
+        slots = torch.stack([t.slots for t in self.turns])  # (T, k, H)
+        mask = torch.stack([t.slot_mask for t in self.turns])  # (T, k)
+        turn_index = torch.arange(len(self.turns), device=slots.device)[None]  # (1, T)
+        with eval_mode(model):
+            vectors, vector_mask = model.aggregator(slots, mask, turn_index)  # (1, k_out, H), (1, k_out)
+        vectors = vectors[0][vector_mask[0]].float().cpu().numpy()
+        return vectors if model.multi_vector else vectors[0]
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the cache to ``directory`` atomically (``state.json`` + ``vectors.safetensors`` + checksums)."""
+        from safetensors.torch import save_file
+
+        state = {
+            "format": FORMAT_VERSION, "max_turns": self.max_turns, "next_index": self.next_index,
+            "model_config": config_to_dict(self.model.config), "model_fingerprint": self.model.fingerprint,
+            "turns": [{"text": t.text, "index": t.index, "speaker": t.speaker} for t in self.turns],
+        }
+        tensors = {}
+        if self.turns:
+            tensors["slots"] = torch.stack([t.slots for t in self.turns]).cpu().contiguous()
+            tensors["slot_mask"] = torch.stack([t.slot_mask for t in self.turns]).to(torch.uint8).cpu().contiguous()
+        directory = Path(directory)
+        with atomic_directory(directory, kind="hdr-cache") as tmp:
+            write_json(tmp / STATE, state)
+            save_file(tensors, str(tmp / VECTORS))
+            write_checksums(tmp, [STATE, VECTORS])
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, model: HdrModel) -> HdrCache:
+        """Restore a cache saved by ``save`` for use with ``model`` (the same config and, when known, weights).
+
+        Raises:
+            ArtefactError: damaged files, another format, or a cache made by a different model.
+        """
+        from safetensors.torch import load_file
+
+        directory = verify_checksums(directory, required=(STATE, VECTORS))  # the saved version, read once
+        state = read_json(directory / STATE)
+        if state.get("format") != FORMAT_VERSION:
+            raise ArtefactError(f"{directory}: cache format {state.get('format')!r}, expected {FORMAT_VERSION}")
+        if _saved_config(directory, state.get("model_config")) != model.config:
+            raise ArtefactError(f"{directory}: the cache was made by an HDR model with another configuration")
+        saved, ours = state.get("model_fingerprint"), model.fingerprint
+        if saved and ours and saved != ours:
+            raise ArtefactError(f"{directory}: the cache was made by other HDR weights (fingerprint {saved[:12]})")
+        tensors = load_file(str(directory / VECTORS), device=str(model.device))
+        cache = cls(model, state["max_turns"])
+        for i, turn in enumerate(state["turns"]):
+            slots, mask = tensors["slots"][i], tensors["slot_mask"][i].bool()
+            cache.turns.append(CachedTurn(turn["text"], turn["index"], turn["speaker"], slots, mask))
+        cache.next_index = state["next_index"]
+        return cache
+
+
+def _saved_config(directory: Path, saved: object) -> HdrConfig:
+    """The HDR config a cache recorded, read as a config (so one saved before a field moved still compares)."""
+    try:
+        return config_from_dict(HdrConfig, saved)
+    except ValueError as err:
+        raise ArtefactError(f"{directory}: the cache records an unreadable model config ({err})") from err

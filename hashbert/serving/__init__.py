@@ -1,1 +1,0 @@
-"""hashbert.serving"""
