@@ -50,7 +50,8 @@ RATIO_TURNS = (1, 5, 10, 15, 20)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--test", type=Path, default=Path("runs/chitchat/test.txt"), help="test file: dialogues come from its contexts")
+    parser.add_argument("--test", type=Path, default=Path("runs/chitchat/test.txt"),
+                        help="test file: dialogues come from its contexts")
     parser.add_argument("--dual-encoder", type=Path, default=Path("runs/dr-bert/model"), help="the trained DR-BERT")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="HDR models are <runs>/hdr-<aggregator>/model")
     parser.add_argument("--turns", type=int, default=20, help="dialogue length in turns (default: %(default)s)")
@@ -58,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per turn (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="which dialogues (default: %(default)s)")
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results", help="turn_cost.md/.csv/.png go here")
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results",
+                        help="turn_cost.md/.csv/.png go here")
     return parser.parse_args(argv)
 
 
@@ -149,7 +151,8 @@ def flop_counter_check(dual: DualEncoder, history: tuple[str, ...]) -> tuple[flo
     config = dual.context_encoder.backbone.config
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         dual.context_encoder(**tokens)
-    ours = config.num_hidden_layers * 2 * n * (4 * config.hidden_size**2 + 2 * config.hidden_size * config.intermediate_size)
+    width, ffn = config.hidden_size, config.intermediate_size
+    ours = config.num_hidden_layers * 2 * n * (4 * width**2 + 2 * width * ffn)
     return counter.get_total_flops() / 1e9, ours / 1e9
 
 
@@ -161,7 +164,8 @@ def summarise(results: dict[str, list[list[dict]]], turns: int) -> dict[str, lis
             {
                 "turn": t,
                 "ms": statistics.median(d[t - 1]["ms"] for d in per_dialogue),
-                **{k: float(np.mean([d[t - 1][k] for d in per_dialogue])) for k in ("tokens", "encoder_flops", "aggregator_flops")},
+                **{k: float(np.mean([d[t - 1][k] for d in per_dialogue]))
+                   for k in ("tokens", "encoder_flops", "aggregator_flops")},
             }
             for t in range(1, turns + 1)
         ]
@@ -190,7 +194,8 @@ def report(summary: dict[str, list[dict]], args: argparse.Namespace, check: tupl
                                "DR-BERT tokens": base[t - 1]["tokens"]}) for t in range(1, args.turns + 1)]
     per_turn_columns = [(f"{n} ms", ".1f") for n in summary] + [("DR-BERT tokens", ".0f")]
     header = (
-        f"# Cost per turn: DR-BERT vs HDR-BERT\n\n{args.dialogues} real Chit-Chat test dialogues of {args.turns} turns, "
+        f"# Cost per turn: DR-BERT vs HDR-BERT\n\n"
+        f"{args.dialogues} real Chit-Chat test dialogues of {args.turns} turns, "
         f"batch 1, CPU, {args.threads} threads, median of {args.repeats} runs per turn (ms: median over dialogues; "
         f"tokens and FLOPs: mean over dialogues). FLOPs from token counts and layer shapes "
         f"(`benchmarks/turn_cost.py` docstring); FlopCounterMode cross-check on one DR-BERT context: "
@@ -225,7 +230,10 @@ def main(argv: list[str] | None = None) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["model", "turn", "ms", "tokens", "encoder_flops", "aggregator_flops"])
         for name, rows in summary.items():
-            writer.writerows([name, r["turn"], f"{r['ms']:.3f}", r["tokens"], r["encoder_flops"], r["aggregator_flops"]] for r in rows)
+            writer.writerows(
+                [name, r["turn"], f"{r['ms']:.3f}", r["tokens"], r["encoder_flops"], r["aggregator_flops"]]
+                for r in rows
+            )
     series = {name: [(r["turn"], r["ms"]) for r in rows] for name, rows in summary.items()}
     plot_metric_vs(args.out_dir / "turn_cost.png", series, "dialogue turn", "ms per turn (median)",
                    f"Context encoding cost per turn (batch 1, CPU, {args.threads} threads)")

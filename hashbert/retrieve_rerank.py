@@ -27,7 +27,9 @@ class RetrieveThenRerank:
         batch_size: cross-encoder batch size.
     """
 
-    def __init__(self, index, responses: Sequence[str], cross_encoder, candidates: int = 100, batch_size: int = 64) -> None:
+    def __init__(
+        self, index, responses: Sequence[str], cross_encoder, candidates: int = 100, batch_size: int = 64
+    ) -> None:
         if candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
         if len(responses) != len(index):

@@ -292,6 +292,45 @@ def _write_rerank_split(path: Path, dialogues: list[Dialogue], seed: int, contex
     return stats | {"contexts_with_train_negatives": borrowed}
 
 
+def _split_corpus(
+    raw: dict[str, Any], source: Path, seed: int, max_dialogues: int | None
+) -> dict[str, list[Dialogue]]:
+    """The seeded train/valid/test split of the corpus, refusing a slice too small to evaluate on.
+
+    Negatives of a valid/test group come from the *other* dialogues of the same split, so a split
+    of one dialogue has nothing to draw them from.
+    """
+    splits = dict(zip(SPLITS, split_dialogues(_dialogues_from_raw(raw, source, max_dialogues), seed), strict=True))
+    if min(len(splits["valid"]), len(splits["test"])) < 2:
+        raise ValueError(f"max_dialogues={max_dialogues} leaves fewer than 2 valid or test dialogues")
+    return splits
+
+
+def _meta(
+    source: Path, raw: dict[str, Any], parameters: dict[str, Any], seed: int, stats: dict, responses: int
+) -> dict[str, Any]:
+    """The ``meta.json`` content.
+
+    The source's package version and sha256 tie the prepared files to the exact corpus they came
+    from; the parameters and per-split counts say what was drawn from it.
+    """
+    return {
+        "corpus": "chitchat",
+        "source": {
+            "package": "chitchat-dataset",
+            "version": importlib.metadata.version("chitchat-dataset"),
+            "file": "chitchat_dataset/dataset.json",
+            "sha256": sha256_file(source),
+            "conversations": len(raw),
+        },
+        "parameters": parameters | {"n_candidates": 10, "fractions": list(DEFAULT_FRACTIONS)},
+        "seed": seed,
+        "fractions": list(DEFAULT_FRACTIONS),
+        "splits": stats,
+        "responses": responses,
+    }
+
+
 def prepare_chitchat(
     out_dir: str | Path,
     seed: int = 0,
@@ -322,9 +361,7 @@ def prepare_chitchat(
     raw = _read_source(source)
     parameters = {"seed": seed, "contexts_per_dialogue": contexts_per_dialogue, "max_dialogues": max_dialogues}
     with tqdm(total=4, desc="prepare chitchat", disable=not show_progress) as progress:
-        splits = dict(zip(SPLITS, split_dialogues(_dialogues_from_raw(raw, source, max_dialogues), seed), strict=True))
-        if min(len(splits["valid"]), len(splits["test"])) < 2:
-            raise ValueError(f"max_dialogues={max_dialogues} leaves fewer than 2 valid or test dialogues")
+        splits = _split_corpus(raw, source, seed, max_dialogues)
         train_turns = [turn for dialogue in splits["train"] for turn in dialogue.turns]
         _write_train(out, splits["train"])
         stats = {"train": _split_stats(splits["train"], len(train_turns) - len(splits["train"]), len(splits["train"]))}
@@ -337,21 +374,7 @@ def prepare_chitchat(
             progress.update()
         pool = response_pool(train_turns)
         write_response_pool(out / "responses.txt", pool)
-        meta = {
-            "corpus": "chitchat",
-            "source": {
-                "package": "chitchat-dataset",
-                "version": importlib.metadata.version("chitchat-dataset"),
-                "file": "chitchat_dataset/dataset.json",
-                "sha256": sha256_file(source),
-                "conversations": len(raw),
-            },
-            "parameters": parameters | {"n_candidates": 10, "fractions": list(DEFAULT_FRACTIONS)},
-            "seed": seed,
-            "fractions": list(DEFAULT_FRACTIONS),
-            "splits": stats,
-            "responses": len(pool),
-        }
+        meta = _meta(source, raw, parameters, seed, stats, len(pool))
         write_json(out / "meta.json", meta)
         progress.update()
     logger.info("prepared chitchat in %s: %s", out, {name: stats[name]["contexts"] for name in SPLITS})

@@ -11,7 +11,10 @@ T = TypeVar("T")
 
 
 def seeded_subsample(items: Sequence[T], n: int, seed: int) -> list[T]:
-    """``n`` items drawn without replacement (seeded), kept in their original order; all of them when ``n`` is 0 or >= len."""
+    """``n`` items drawn without replacement (seeded), kept in their original order.
+
+    All of them when ``n`` is 0 or >= len.
+    """
     if n < 0:
         raise ValueError(f"subsample size must be >= 0, got {n}")
     if not n or n >= len(items):

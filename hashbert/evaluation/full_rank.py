@@ -155,7 +155,9 @@ def search_ms_per_query(search: Callable[[slice], object], n_queries: int, batch
 # ---------------------------------------------------------------------------------------------- methods
 
 
-def evaluate_float(context_vecs: np.ndarray, pool_vecs: np.ndarray, gold: np.ndarray, k: int = 1000) -> dict[str, float]:
+def evaluate_float(
+    context_vecs: np.ndarray, pool_vecs: np.ndarray, gold: np.ndarray, k: int = 1000
+) -> dict[str, float]:
     """Exact inner-product search (float DR-BERT): metrics, bytes/response and search ms/query."""
     index = FloatIndex(pool_vecs.shape[1])
     index.add(pool_vecs)
@@ -199,7 +201,9 @@ def evaluate_codes(
     for suffix, searcher, queries, nbytes in stages:
         scores, candidate_ids = searcher.search(query_codes, queries, candidates)
         metrics = recall_metrics(two_stage_ranks(ranks, candidate_ids, scores, gold))
-        timings = _timings(lambda s, se=searcher, q=queries: se.search(query_codes[s], q[s], min(k, candidates)), len(gold))
+        timings = _timings(
+            lambda s, se=searcher, q=queries: se.search(query_codes[s], q[s], min(k, candidates)), len(gold)
+        )
         out.append((suffix, {**metrics, "bytes/response": nbytes, **timings}))
     return out
 
@@ -219,7 +223,10 @@ def float_top_ids(context_vecs: np.ndarray, pool_vecs: np.ndarray, k: int = 100)
 
 
 def code_top_ids(context_hash: np.ndarray, pool_hash: np.ndarray, k: int = 100, candidates: int = 0) -> np.ndarray:
-    """(nq, k) pool rows of the Hamming top-k, or, with ``candidates``, of the two-stage top-k (as ``evaluate_codes``)."""
+    """(nq, k) pool rows of the Hamming top-k.
+
+    With ``candidates``, of the two-stage top-k instead (as ``evaluate_codes``).
+    """
     query_codes, pool_codes = pack_codes(binarize(context_hash)), pack_codes(binarize(pool_hash))
     index = BinaryFlatIndex(context_hash.shape[1])
     index.add(pool_codes)

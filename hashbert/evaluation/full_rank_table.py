@@ -34,7 +34,10 @@ Row = tuple[str, dict[str, float]]
 def _encode_cached(
     model, model_dir: str | Path, settings: FullRankSettings, role: str, texts: Sequence, files: dict, params: dict
 ) -> np.ndarray:
-    """Vectors of ``texts`` from the cache, or encoded and cached (keyed by ``model_dir``, ``files`` and ``params``)."""
+    """Vectors of ``texts`` from the cache, or encoded and cached.
+
+    The cache is keyed by ``model_dir``, ``files`` and ``params``.
+    """
     from hashbert.data.vector_cache import cached_arrays, vector_fingerprint
 
     if not texts:
@@ -48,8 +51,12 @@ def _query_and_pool_vectors(model, model_dir: str | Path, settings: FullRankSett
     """(test context vectors, pool vectors): the pool file's vectors are cached on their own (reusable by
     benchmarks), then those of the added golds."""
     subsample = {"max_queries": settings.max_queries, "seed": settings.seed}
-    contexts = _encode_cached(model, model_dir, settings, "test-contexts", queries.contexts, {"test": settings.test}, subsample)
-    file_vecs = _encode_cached(model, model_dir, settings, "pool", queries.pool[:pool_file_rows], {"pool": settings.pool}, {})
+    contexts = _encode_cached(
+        model, model_dir, settings, "test-contexts", queries.contexts, {"test": settings.test}, subsample
+    )
+    file_vecs = _encode_cached(
+        model, model_dir, settings, "pool", queries.pool[:pool_file_rows], {"pool": settings.pool}, {}
+    )
     extra = _encode_cached(
         model, model_dir, settings, "gold-responses", queries.pool[pool_file_rows:],
         {"pool": settings.pool, "test": settings.test}, subsample,
@@ -60,10 +67,13 @@ def _query_and_pool_vectors(model, model_dir: str | Path, settings: FullRankSett
 def _training_contexts(settings: FullRankSettings) -> list[tuple[str, ...]]:
     from hashbert.data import read_training_pairs
 
-    return [pair.context for pair in seeded_subsample(read_training_pairs(settings.train), settings.itq_contexts, settings.seed)]
+    pairs = seeded_subsample(read_training_pairs(settings.train), settings.itq_contexts, settings.seed)
+    return [pair.context for pair in pairs]
 
 
-def _hashers(settings: FullRankSettings, vectors: tuple[np.ndarray, np.ndarray], train_context_vecs, queries, pool_rows):
+def _hashers(
+    settings: FullRankSettings, vectors: tuple[np.ndarray, np.ndarray], train_context_vecs, queries, pool_rows
+):
     """(name, hasher, (context vectors, pool vectors)) for every LSH/ITQ code length and every hashing model.
 
     LSH, ITQ and Hash-BERT heads hash the DR-BERT's vectors; a model that carries its own encoder (BPR, or
@@ -75,8 +85,10 @@ def _hashers(settings: FullRankSettings, vectors: tuple[np.ndarray, np.ndarray],
     for bits in settings.bits:
         yield f"LSH({bits})", RandomHyperplaneLSH(pool_vecs.shape[1], bits, settings.seed), vectors
         if train_context_vecs is not None:
-            sample = np.random.default_rng(settings.seed).choice(len(pool_vecs), len(train_context_vecs), replace=False)
-            yield f"ITQ({bits})", ITQ(bits, seed=settings.seed).fit(train_context_vecs, pool_vecs[np.sort(sample)]), vectors
+            rng = np.random.default_rng(settings.seed)
+            sample = rng.choice(len(pool_vecs), len(train_context_vecs), replace=False)
+            itq = ITQ(bits, seed=settings.seed).fit(train_context_vecs, pool_vecs[np.sort(sample)])
+            yield f"ITQ({bits})", itq, vectors
     for directory in settings.hash_models:
         from hashbert.models.hashing.hash_bert import HashBert  # only needed (and imported) for Hash-BERT rows
 
@@ -95,7 +107,9 @@ def run_full_rank(settings: FullRankSettings) -> list[Row]:
 
     model = DualEncoder.load(settings.model)
     pool_file = list(dict.fromkeys(read_response_pool(settings.pool)))
-    queries = build_queries(pool_file, read_rerank_groups(settings.test), settings.add_gold, settings.max_queries, settings.seed)
+    queries = build_queries(
+        pool_file, read_rerank_groups(settings.test), settings.add_gold, settings.max_queries, settings.seed
+    )
     logger.info("full rank: %d queries over a pool of %d responses", len(queries.gold), len(queries.pool))
     context_vecs, pool_vecs = _query_and_pool_vectors(model, settings.model, settings, queries, len(pool_file))
     timed = queries.contexts[: settings.timed_contexts]
@@ -144,7 +158,9 @@ def _subsample_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.asarray(seeded_subsample(range(n), size, seed), dtype=np.int64)
 
 
-def _add_judge_columns(rows: list[Row], settings: FullRankSettings, contexts: list, pool: list[str], retrieved: dict) -> None:
+def _add_judge_columns(
+    rows: list[Row], settings: FullRankSettings, contexts: list, pool: list[str], retrieved: dict
+) -> None:
     """Relevance-100 / PPL-100 of every method's top-100 (on the judged queries), added to its row in place."""
     from hashbert.evaluation.judges import judge_methods, load_relevance_judge
     from hashbert.models.cross.causal_lm import CausalLmScorer
@@ -183,7 +199,8 @@ def _cross_rerank_rows(settings: FullRankSettings, queries, hashed: dict, common
     cross = CrossEncoder.load(settings.cross_encoder)
     pipeline = RetrieveThenRerank(index, queries.pool, cross)
     contexts = [queries.contexts[i] for i in rows_q]
-    out = [(f"{method} (Hamming, same queries)", {**recall_metrics(hamming_ranks, ks=(1, 10)), "queries": float(len(gold))})]
+    hamming_metrics = {**recall_metrics(hamming_ranks, ks=(1, 10)), "queries": float(len(gold))}
+    out = [(f"{method} (Hamming, same queries)", hamming_metrics)]
     for depth in settings.cross_depths:
         metrics = retrieve_rerank_metrics(pipeline, contexts, query_codes, hamming_ranks, gold, depth)
         out.append((f"{method} + {cross.row_name} re-rank@{depth}", {**metrics, "queries": float(len(gold))}))
@@ -210,7 +227,9 @@ def plot_recall_vs_bytes(path: str | Path, rows: Sequence[Row]) -> None:
             continue  # its float vectors (on disk) would put every method at ~1.5 kB: the table has them
         family = name.split("(")[0] + (" + re-rank" if "re-rank" in name else "")
         series.setdefault(family, []).append((metrics["bytes/response"], metrics["Recall@100"]))
-    plot_metric_vs(path, series, "index bytes per response", "Recall@100", "Full-rank recall against memory", logx=True)
+    plot_metric_vs(
+        path, series, "index bytes per response", "Recall@100", "Full-rank recall against memory", logx=True
+    )
 
 
 def full_rank_report(rows: Sequence[Row], settings: FullRankSettings, csv_path: str = "", plot_path: str = "") -> str:
@@ -229,7 +248,8 @@ def full_rank_report(rows: Sequence[Row], settings: FullRankSettings, csv_path: 
     if settings.relevance_judge or settings.lm:
         judged = [(name, {**m, "Top-100": m["Recall@100"]}) for name, m in search_rows]
         parts.append(
-            f"Relevance-100 judge: {settings.relevance_judge or 'none'}; PPL-100 language model: {settings.lm or 'none'}"
+            f"Relevance-100 judge: {settings.relevance_judge or 'none'}; "
+            f"PPL-100 language model: {settings.lm or 'none'}"
         )
         parts.append(markdown_table(side_by_side(judged, load_seed_fullrank()), (), extra_columns=JUDGE_EXTRA_COLUMNS))
     if cross_rows:

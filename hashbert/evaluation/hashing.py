@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,9 @@ class VectorRerankEvaluator:
     primary_metric = "R10@1"
     greater_is_better = True
 
-    def __init__(self, groups: Sequence, context_vecs: np.ndarray, response_vecs: np.ndarray, scoring: str = "symmetric"):
+    def __init__(
+        self, groups: Sequence, context_vecs: np.ndarray, response_vecs: np.ndarray, scoring: str = "symmetric"
+    ):
         if scoring not in SCORING_MODES:
             raise ValueError(f"scoring must be one of {SCORING_MODES}, got {scoring!r}")
         self.index = index_groups(groups)
@@ -67,6 +69,86 @@ def _hash_rows(name: str, hasher: VectorHasher, evaluators: dict[str, VectorRera
 def _default_name(model: Any) -> str:
     recipe = getattr(model.config, "recipe", "hash_bert")
     return f"{'BPR' if recipe == 'bpr' else 'Hash-BERT'}({model.n_bits})"
+
+
+def _test_groups(test_path: str | Path, max_groups: int, seed: int) -> list:
+    """The test file's groups, or a seeded subsample of ``max_groups`` of them (kept in file order).
+
+    Retention, the plot and the seed's table are all R10@1, so a file whose contexts do not all have
+    10 candidates is refused here rather than giving rows that compare with nothing.
+    """
+    from hashbert.data import read_rerank_groups
+
+    groups = read_rerank_groups(test_path)
+    sizes = {len(g.labels) for g in groups}
+    if sizes != {10}:
+        raise ValueError(f"{test_path}: the hashing table needs 10 candidates per context, found {sorted(sizes)}")
+    if max_groups and max_groups < len(groups):
+        keep = np.random.default_rng(seed).choice(len(groups), max_groups, replace=False)
+        groups = [groups[i] for i in sorted(keep)]
+    return groups
+
+
+def _evaluators(
+    groups: Sequence, context_vecs: np.ndarray, response_vecs: np.ndarray
+) -> dict[str, VectorRerankEvaluator]:
+    """One ``VectorRerankEvaluator`` per scoring mode over the same vectors: every hasher gets both rows."""
+    return {s: VectorRerankEvaluator(groups, context_vecs, response_vecs, s) for s in SCORING_MODES}
+
+
+def _float_metrics(
+    groups: Sequence, index, context_vecs: np.ndarray, response_vecs: np.ndarray, dim: int
+) -> dict[str, float]:
+    """Metrics of the float DR-BERT (dot products of its vectors): the row every retention divides by.
+
+    Bytes and bits are those of ``dim`` float32 values, so the float row sits on the same axes as the codes.
+    """
+    labels = [np.asarray(g.labels) for g in groups]
+    metrics = rerank_metrics(dense_scores(context_vecs, response_vecs, index), labels)
+    metrics.update({"bytes/response": 4.0 * dim, "n_bits": 32.0 * dim})
+    return metrics
+
+
+def _baseline_rows(dim: int, bits: Sequence[int], seed: int, on_dual: dict[str, VectorRerankEvaluator]) -> list:
+    """LSH at every code length, then the sign of each dimension: hashers that need no training."""
+    from hashbert.models.hashing.lsh import RandomHyperplaneLSH, SignHash
+
+    rows = []
+    for n_bits in bits:
+        rows += _hash_rows(f"DR-BERT+LSH({n_bits})", RandomHyperplaneLSH(dim, n_bits, seed), on_dual, "LSH")
+    rows += _hash_rows(f"DR-BERT+sign({dim})", SignHash(dim), on_dual, "sign")
+    return rows
+
+
+def _saved_model_rows(
+    model_dirs: Sequence[str | Path], names: Sequence[str], dual_encoder_dir: str | Path, groups: Sequence,
+    on_dual: dict[str, VectorRerankEvaluator], vectors_of: Callable[[Any, str | Path], tuple[np.ndarray, np.ndarray]],
+) -> list:
+    """Rows of each saved model, named by ``names`` where given, else by its method and bits.
+
+    ITQ, LSH and sign models hash the DR-BERT's vectors (``on_dual``). So does a Hash-BERT whose
+    encoder is that DR-BERT; one that embeds its own encoder, or references a different one (BPR,
+    unfrozen Hash-BERT), is scored on ``vectors_of(its encoder, its directory)``.
+    """
+    from hashbert.models.hashing.hash_bert import HashBert, encoder_fingerprint, resolve_encoder_dir
+    from hashbert.models.registry import load_model
+
+    rows = []
+    dual_sha = encoder_fingerprint(dual_encoder_dir)
+    for i, directory in enumerate(model_dirs):
+        model = load_model(directory)
+        if not isinstance(model, HashBert):  # ITQ, LSH, sign: hashers over the DR-BERT vectors
+            label = names[i] if i < len(names) else f"DR-BERT+{type(model).__name__}({model.n_bits})"
+            rows += _hash_rows(label, model, on_dual, type(model).__name__)
+            continue
+        label = names[i] if i < len(names) else _default_name(model)
+        if model.config.encoder_embedded or model.config.encoder_checksums_sha256 != dual_sha:  # its own encoder
+            own_dir = resolve_encoder_dir(model.config, Path(directory))
+            evals = _evaluators(groups, *vectors_of(model.dual_encoder, own_dir))
+        else:
+            evals = on_dual
+        rows += _hash_rows(label, model.heads, evals, label.split("(")[0])
+    return rows
 
 
 def evaluate_hashing(
@@ -97,55 +179,25 @@ def evaluate_hashing(
         Rows in table order; ``metrics`` has the re-rank metrics (fractions), ``bytes/response``,
         ``n_bits`` and ``retention`` (R10@1 / the float row's R10@1); ``method`` labels the plot line.
     """
-    from hashbert.data import read_rerank_groups
     from hashbert.data.vector_cache import group_vectors
     from hashbert.models.dual_encoder import DualEncoder
-    from hashbert.models.hashing.hash_bert import HashBert, encoder_fingerprint, resolve_encoder_dir
-    from hashbert.models.hashing.lsh import RandomHyperplaneLSH, SignHash
-    from hashbert.models.registry import load_model
 
     if len(names) > len(model_dirs):
         raise ValueError(f"{len(names)} names given for {len(model_dirs)} models")
-    groups = read_rerank_groups(test_path)
-    sizes = {len(g.labels) for g in groups}
-    if sizes != {10}:  # retention, the plot and the seed's table are all R10@1
-        raise ValueError(f"{test_path}: the hashing table needs 10 candidates per context, found {sorted(sizes)}")
-    if max_groups and max_groups < len(groups):
-        keep = np.random.default_rng(seed).choice(len(groups), max_groups, replace=False)
-        groups = [groups[i] for i in sorted(keep)]
+    groups = _test_groups(test_path, max_groups, seed)
     index = index_groups(groups)
-    labels = [np.asarray(g.labels) for g in groups]
     params = {"max_groups": max_groups, "seed": seed}
 
-    def vectors_of(model: Any, model_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    def vectors_of(model: Any, model_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
         return group_vectors(model, model_dir, index, {"test": test_path}, params, cache_dir, batch_size, progress)
 
     dual = DualEncoder.load(dual_encoder_dir)
     context_vecs, response_vecs = vectors_of(dual, Path(dual_encoder_dir))
-    float_metrics = rerank_metrics(dense_scores(context_vecs, response_vecs, index), labels)
-    float_metrics.update({"bytes/response": 4.0 * dual.dim, "n_bits": 32.0 * dual.dim})
+    float_metrics = _float_metrics(groups, index, context_vecs, response_vecs, dual.dim)
+    on_dual = _evaluators(groups, context_vecs, response_vecs)
     rows = [("DR-BERT (float)", float_metrics, "DR-BERT float")]
-
-    def evaluators(ctx: np.ndarray, resp: np.ndarray) -> dict[str, VectorRerankEvaluator]:
-        return {s: VectorRerankEvaluator(groups, ctx, resp, s) for s in SCORING_MODES}
-
-    on_dual = evaluators(context_vecs, response_vecs)
-    for n_bits in bits:
-        rows += _hash_rows(f"DR-BERT+LSH({n_bits})", RandomHyperplaneLSH(dual.dim, n_bits, seed), on_dual, "LSH")
-    rows += _hash_rows(f"DR-BERT+sign({dual.dim})", SignHash(dual.dim), on_dual, "sign")
-    dual_sha = encoder_fingerprint(dual_encoder_dir)
-    for i, directory in enumerate(model_dirs):
-        model = load_model(directory)
-        if not isinstance(model, HashBert):  # ITQ, LSH, sign: hashers over the DR-BERT vectors
-            label = names[i] if i < len(names) else f"DR-BERT+{type(model).__name__}({model.n_bits})"
-            rows += _hash_rows(label, model, on_dual, type(model).__name__)
-            continue
-        label = names[i] if i < len(names) else _default_name(model)
-        if model.config.encoder_embedded or model.config.encoder_checksums_sha256 != dual_sha:  # its own encoder
-            evals = evaluators(*vectors_of(model.dual_encoder, resolve_encoder_dir(model.config, Path(directory))))
-        else:
-            evals = on_dual
-        rows += _hash_rows(label, model.heads, evals, label.split("(")[0])
+    rows += _baseline_rows(dual.dim, bits, seed, on_dual)
+    rows += _saved_model_rows(model_dirs, names, dual_encoder_dir, groups, on_dual, vectors_of)
     for _, metrics, _ in rows:
         metrics["retention"] = metrics["R10@1"] / float_metrics["R10@1"] if float_metrics["R10@1"] else float("nan")
     return rows
@@ -196,7 +248,8 @@ def write_hashing_report(
     write_results_json(out_dir / "hashing.json", rows)
     text = markdown_table(rows, extra_columns=EXTRA_COLUMNS)
     if seed_rows:
-        text += "\nThe seed's table (retention against its DR-BERT row):\n\n" + markdown_table(seed_rows, extra_columns=EXTRA_COLUMNS[1:])
+        seed_table = markdown_table(seed_rows, extra_columns=EXTRA_COLUMNS[1:])
+        text += "\nThe seed's table (retention against its DR-BERT row):\n\n" + seed_table
     with atomic_write(out_dir / "hashing.md", "w") as handle:
         handle.write(text)
     all_bits = sorted({int(m["n_bits"]) for _, m, method in full if method != "DR-BERT float"})

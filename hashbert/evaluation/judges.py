@@ -70,7 +70,8 @@ def load_relevance_judge(directory: str | Path, retriever: str | Path | None = N
 
 
 def judge_methods(
-    contexts: Sequence[Sequence[str]], retrieved_by_method: dict[str, Sequence[Sequence[str]]], judge=None, scorer=None,
+    contexts: Sequence[Sequence[str]], retrieved_by_method: dict[str, Sequence[Sequence[str]]],
+    judge=None, scorer=None,
 ) -> dict[str, dict[str, float]]:
     """Relevance-k (with ``judge``) and PPL-k (with ``scorer``) of every method's retrieved lists.
 
@@ -84,7 +85,9 @@ def judge_methods(
         scorer: ``.response_losses(contexts, responses) -> ((N,) summed NLL, (N,) token counts)``, or None.
     Returns: ``{method: {"Relevance-100": ..., "PPL-100": ...}}`` (keys for the given judges only).
     """
-    pairs = list(dict.fromkeys((q, r) for lists in retrieved_by_method.values() for q, rs in enumerate(lists) for r in rs))
+    pairs = list(dict.fromkeys(
+        (q, r) for lists in retrieved_by_method.values() for q, rs in enumerate(lists) for r in rs
+    ))
     row = {pair: i for i, pair in enumerate(pairs)}
     pair_contexts, pair_responses = [contexts[q] for q, _ in pairs], [r for _, r in pairs]
     relevance = judge.score(pair_contexts, pair_responses) if judge is not None else None
@@ -98,7 +101,8 @@ def judge_methods(
         if relevance is not None:
             out[method]["Relevance-100"] = 100.0 * float(np.mean([relevance[r].mean() for r in rows]))
         if nll is not None:
-            out[method]["PPL-100"] = float(np.mean([np.exp(nll[r].sum() / max(int(counts[r].sum()), 1)) for r in rows]))
+            perplexities = [np.exp(nll[r].sum() / max(int(counts[r].sum()), 1)) for r in rows]
+            out[method]["PPL-100"] = float(np.mean(perplexities))
     return out
 
 

@@ -32,7 +32,9 @@ class BprLoss(nn.Module):
         self.margin, self.candidate_weight, self.rerank_weight = margin, candidate_weight, rerank_weight
         self.last_parts: dict[str, float] = {}
 
-    def forward(self, context_float: torch.Tensor, context_hash: torch.Tensor, response_hash: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, context_float: torch.Tensor, context_hash: torch.Tensor, response_hash: torch.Tensor
+    ) -> torch.Tensor:
         """Args:
             context_float: (B, b) float context vectors (the hashing layer's raw output);
             context_hash, response_hash: (B, b) relaxed codes, row i of each a true pair.

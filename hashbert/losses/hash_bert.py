@@ -29,7 +29,9 @@ class HashBertLoss(nn.Module):
         super().__init__()
         self.config = config or HashLossConfig()
         cfg = self.config
-        self.similarity = SimilarityPreservingLoss(cfg.similarity, cfg.temperature, cfg.negative_target, cfg.teacher_temperature)
+        self.similarity = SimilarityPreservingLoss(
+            cfg.similarity, cfg.temperature, cfg.negative_target, cfg.teacher_temperature
+        )
         self.quantization = QuantizationLoss()
         self.reconstruction = ReconstructionLoss()
         self.last_parts: dict[str, float] = {}
@@ -64,7 +66,8 @@ class HashBertLoss(nn.Module):
             if any(t is None for t in (context_vecs, response_vecs, context_decoded, response_decoded)):
                 raise ValueError("reconstruction_weight > 0 needs the dense vectors and the decoder outputs")
             parts["reconstruction"] = 0.5 * (
-                self.reconstruction(context_decoded, context_vecs) + self.reconstruction(response_decoded, response_vecs)
+                self.reconstruction(context_decoded, context_vecs)
+                + self.reconstruction(response_decoded, response_vecs)
             )
         if not parts:
             raise ValueError("every loss weight is 0: nothing to train")

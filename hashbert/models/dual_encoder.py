@@ -27,11 +27,13 @@ MODEL_TYPE = "dual_encoder"
 class DualEncoder(nn.Module):
     """Context and response encoders (separate, or one shared) whose vectors are compared by dot product.
 
-    Build it with ``DualEncoder.from_base(config)`` (pretrained weights of ``config.encoder.init`` or ``config.encoder.model``) or
-    ``DualEncoder.load(directory)`` (a saved DR-BERT).
+    Build it with ``DualEncoder.from_base(config)`` (pretrained weights of ``config.encoder.init`` or
+    ``config.encoder.model``) or ``DualEncoder.load(directory)`` (a saved DR-BERT).
     """
 
-    def __init__(self, config: DualEncoderConfig, context_encoder: TextEncoder, response_encoder: TextEncoder, tokenizer):
+    def __init__(
+        self, config: DualEncoderConfig, context_encoder: TextEncoder, response_encoder: TextEncoder, tokenizer
+    ):
         super().__init__()
         self.config = config
         self.context_encoder = context_encoder
@@ -68,7 +70,8 @@ class DualEncoder(nn.Module):
     def load(cls, directory: str | Path) -> DualEncoder:
         """Load a directory written by ``save``; checksums are verified first."""
         return load_backbone_model(
-            directory, MODEL_TYPE, DualEncoderConfig, lambda config, backbone_dir: cls._build(config, backbone_dir, with_weights=False)
+            directory, MODEL_TYPE, DualEncoderConfig,
+            lambda config, backbone_dir: cls._build(config, backbone_dir, with_weights=False),
         )
 
     @property
@@ -95,7 +98,9 @@ class DualEncoder(nn.Module):
     # ------------------------------------------------------------------ inference
 
     @torch.inference_mode()
-    def _encode(self, items: Sequence, tokenize: Callable, tower: TextEncoder, batch_size: int, progress: bool, desc: str):
+    def _encode(
+        self, items: Sequence, tokenize: Callable, tower: TextEncoder, batch_size: int, progress: bool, desc: str
+    ):
         # Longest first, so batches hold texts of similar length (less padding), then restore the order.
         order = sorted(range(len(items)), key=lambda i: -len(str(items[i])))
         out = np.empty((len(items), self.dim), dtype=np.float32)
@@ -112,7 +117,9 @@ class DualEncoder(nn.Module):
 
     def encode_responses(self, responses: Sequence[str], batch_size: int = 128, progress: bool = False):
         """Responses -> (N, H) float32."""
-        return self._encode(responses, self.batcher.responses, self.response_encoder, batch_size, progress, "responses")
+        return self._encode(
+            responses, self.batcher.responses, self.response_encoder, batch_size, progress, "responses"
+        )
 
     def rerank_scores(self, groups: Sequence, batch_size: int = 64, progress: bool = False) -> list[np.ndarray]:
         """Dot-product score of every candidate of every group (``RerankGroup``s). Each text is encoded once."""

@@ -126,7 +126,8 @@ class PairTokenizer:
             for c, r, cs, rs in zip(contexts, responses, context_speakers, response_speakers, strict=True)
         ]
         width = max(len(row[0]) for row in rows)
-        out = {name: torch.zeros((n, width), dtype=torch.long) for name in ("input_ids", "attention_mask", "token_type_ids", "speaker_ids")}
+        names = ("input_ids", "attention_mask", "token_type_ids", "speaker_ids")
+        out = {name: torch.zeros((n, width), dtype=torch.long) for name in names}
         out["input_ids"].fill_(self.tokenizer.pad_token_id or 0)
         for i, (input_ids, token_types, speakers) in enumerate(rows):
             length = len(input_ids)

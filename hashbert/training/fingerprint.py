@@ -85,11 +85,11 @@ def compare_settings(
 
 
 def describe_changes(changed: list[tuple[str, Any, Any]]) -> str:
-    """``key: old -> new; ...`` (file digests shortened to 12 hex digits)."""
+    """``key: old -> new, ...`` (file digests shortened to 12 hex digits)."""
 
     def shown(key: str, value: Any) -> str:
         if key.startswith(f"{FILES}.") and isinstance(value, str):
             return f"sha256 {value[:12]}"
         return repr(value)
 
-    return "; ".join(f"{key}: {shown(key, old)} -> {shown(key, new)}" for key, old, new in changed)
+    return ", ".join(f"{key}: {shown(key, old)} -> {shown(key, new)}" for key, old, new in changed)

@@ -174,8 +174,8 @@ class Trainer:
             logger.warning("%s: settings recorded on one side only, not compared: %s", path, ", ".join(unmatched))
         if changed:
             raise ValueError(
-                f"{path} was written with other {', '.join(key for key, _, _ in changed)} "
-                f"({describe_changes(changed)}); use the same settings to resume, or another --out to start afresh"
+                f"{path} was written with other {describe_changes(changed)}; "
+                "use the same settings to resume, or another --out to start afresh"
             )
 
     def _tick(self) -> None:

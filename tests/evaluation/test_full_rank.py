@@ -32,7 +32,9 @@ def test_ranks_match_a_direct_count_over_chunks():
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 5, size=(150, 40)).astype(np.float32)  # many ties, > one chunk of queries
     gold = rng.integers(0, 40, size=150)
-    expected = [1 + sum(1 for j in range(40) if j != g and row[j] >= row[g]) for row, g in zip(scores, gold, strict=True)]
+    expected = [
+        1 + sum(1 for j in range(40) if j != g and row[j] >= row[g]) for row, g in zip(scores, gold, strict=True)
+    ]
     assert _ranks(scores, gold).tolist() == expected
 
 

@@ -46,15 +46,20 @@ def test_full_rank_hash_models_use_their_own_encoder_when_embedded(dual_encoder,
     with torch.no_grad():
         for param in dual_encoder.response_encoder.parameters():
             param.mul_(0.0)  # a collapsed response tower: every response the same vector
-    embedded = HashBertConfig(hash=hash_config, in_dim=dual_encoder.dim, decoders=False, recipe="bpr", encoder_embedded=True)
+    embedded = HashBertConfig(
+        hash=hash_config, in_dim=dual_encoder.dim, decoders=False, recipe="bpr", encoder_embedded=True
+    )
     HashBert(embedded, dual_encoder, heads).save(tmp_path / "bpr")
     pool = tmp_path / "pool.txt"
     pool.write_text("".join((small_corpus / "responses.txt").read_text(encoding="utf-8").splitlines(True)[:300]))
     rows = dict(run_full_rank(FullRankSettings(
         model=str(dual_dir), pool=str(pool), test=str(small_corpus / "test.txt"), bits=(), candidates=50,
-        hash_models=(str(tmp_path / "heads"), str(tmp_path / "bpr")), timed_contexts=1, cache_dir=str(tmp_path / "cache"),
+        hash_models=(str(tmp_path / "heads"), str(tmp_path / "bpr")), timed_contexts=1,
+        cache_dir=str(tmp_path / "cache"),
     )))
-    assert list(rows) == ["DR-BERT (float)", "Hash-BERT(64)", "Hash-BERT(64) + re-rank@50", "BPR(64)", "BPR(64) + re-rank@50"]
+    assert list(rows) == [
+        "DR-BERT (float)", "Hash-BERT(64)", "Hash-BERT(64) + re-rank@50", "BPR(64)", "BPR(64) + re-rank@50"
+    ]
     # identical codes for every response: the gold ties with the whole pool and ranks last (pessimistic)
     assert rows["BPR(64)"]["Recall@100"] == 0.0 and rows["Hash-BERT(64)"]["Recall@100"] > 0.0
 

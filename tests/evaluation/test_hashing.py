@@ -20,7 +20,8 @@ def test_with_retention_against_a_named_row():
 
 def test_plot_series_one_line_per_method():
     rows = [("DR-BERT (float)", {"R10@1": 0.7, "n_bits": 12288}, "DR-BERT float"),
-            ("LSH(64) sym", {"R10@1": 0.3, "n_bits": 64}, "LSH sym"), ("LSH(128) sym", {"R10@1": 0.4, "n_bits": 128}, "LSH sym")]
+            ("LSH(64) sym", {"R10@1": 0.3, "n_bits": 64}, "LSH sym"),
+            ("LSH(128) sym", {"R10@1": 0.4, "n_bits": 128}, "LSH sym")]
     series = plot_series(rows, [64, 128])
     assert series == {"DR-BERT (float)": [(64.0, 0.7), (128.0, 0.7)], "LSH sym": [(64.0, 0.3), (128.0, 0.4)]}
 
@@ -40,8 +41,9 @@ def test_report_rows_and_files(_base_dual_encoder, small_corpus, tmp_path):
     )
     names = [name for name, _ in rows]
     assert names == [
-        "DR-BERT (float)", "DR-BERT+LSH(64) sym", "DR-BERT+LSH(64) asy", "DR-BERT+LSH(128) sym", "DR-BERT+LSH(128) asy",
-        "DR-BERT+sign(384) sym", "DR-BERT+sign(384) asy", "ITQ(128) sym", "ITQ(128) asy", "Hash-BERT(64) sym", "Hash-BERT(64) asy",
+        "DR-BERT (float)", "DR-BERT+LSH(64) sym", "DR-BERT+LSH(64) asy", "DR-BERT+LSH(128) sym",
+        "DR-BERT+LSH(128) asy", "DR-BERT+sign(384) sym", "DR-BERT+sign(384) asy", "ITQ(128) sym", "ITQ(128) asy",
+        "Hash-BERT(64) sym", "Hash-BERT(64) asy",
     ]
     float_row = rows[0][1]
     assert float_row["retention"] == 1.0 and float_row["bytes/response"] == 384 * 4

@@ -53,7 +53,8 @@ class CountingJudge:
 
 def test_judge_methods_scores_each_distinct_pair_once():
     judge = CountingJudge()
-    out = judge_methods(CONTEXTS, {"a": RETRIEVED, "b": [RETRIEVED[0][:1], RETRIEVED[1]]}, judge=judge, scorer=FakeScorer())
+    retrieved = {"a": RETRIEVED, "b": [RETRIEVED[0][:1], RETRIEVED[1]]}
+    out = judge_methods(CONTEXTS, retrieved, judge=judge, scorer=FakeScorer())
     assert judge.pairs == 5
     assert out["b"]["Relevance-100"] == pytest.approx(100 * np.mean([0.09, np.mean([0.12, 0.09])]))
     assert set(out["a"]) == {"Relevance-100", "PPL-100"}
@@ -82,8 +83,11 @@ def test_relevance_judges_score_gold_above_random_on_a_real_slice(small_corpus, 
     torch.manual_seed(0)
     # Untrained but not random: the segments head starts as the backbone's own similarity of the two sides.
     cross = CrossEncoder.from_base(
-        CrossEncoderConfig.from_flat(pooling="segments", segments_scale=5.0, segments_offset=0.7, max_length=96, max_response_length=24)
+        CrossEncoderConfig.from_flat(
+            pooling="segments", segments_scale=5.0, segments_offset=0.7, max_length=96, max_response_length=24
+        )
     ).eval()
     for judge, margin in ((DualEncoderJudge(dual_encoder), 0.05), (CrossEncoderJudge(cross), 0.02)):
         scores = judge.score(contexts, responses)
-        assert scores[gold].mean() > scores[~gold].mean() + margin, (judge.name, scores[gold].mean(), scores[~gold].mean())
+        gold_mean, other_mean = scores[gold].mean(), scores[~gold].mean()
+        assert gold_mean > other_mean + margin, (judge.name, gold_mean, other_mean)

@@ -16,7 +16,8 @@ def test_hash_bert_loss_weights_parts_and_switches():
     total = loss(h_c, h_r, v_c, v_r, v_c * 2, -v_r)
     parts = loss.last_parts
     assert set(parts) == {"similarity", "quantization", "reconstruction"}
-    assert float(total) == pytest.approx(parts["similarity"] + 0.5 * parts["quantization"] + 2.0 * parts["reconstruction"])
+    weighted = parts["similarity"] + 0.5 * parts["quantization"] + 2.0 * parts["reconstruction"]
+    assert float(total) == pytest.approx(weighted)
     assert parts["reconstruction"] == pytest.approx(0.5 * (0.0 + 2.0), abs=1e-5)
     no_kl = HashBertLoss(HashLossConfig(similarity="softmax", reconstruction_weight=0.0, quantization_weight=0.0))
     no_kl(h_c, h_r)

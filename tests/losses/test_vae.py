@@ -15,6 +15,7 @@ def test_vae_loss_adds_squared_error_to_the_hash_terms():
     decoded = torch.tensor([[1.0, 1.0], [0.0, 1.0]])  # squared errors 1 and 0 on the context side
     config = HashLossConfig(quantization_weight=0.5, reconstruction_weight=7.0)  # 7.0 is ignored: MSE replaces it
     loss = VaeLoss(config, reconstruction_weight=2.0)
-    expected = HashBertLoss(HashLossConfig(quantization_weight=0.5, reconstruction_weight=0.0))(h_c, h_r) + 2.0 * 0.5 * 0.5
+    hash_terms = HashBertLoss(HashLossConfig(quantization_weight=0.5, reconstruction_weight=0.0))(h_c, h_r)
+    expected = hash_terms + 2.0 * 0.5 * 0.5
     torch.testing.assert_close(loss(h_c, h_r, dense, dense, decoded, dense), expected)
     assert set(loss.last_parts) == {"similarity", "quantization", "reconstruction_mse"}

@@ -18,8 +18,12 @@ def _words(tokenizer, ids):
 
 
 def test_layout_and_token_types(tokenizer):
-    ids, types, speakers = PairTokenizer(tokenizer, 64, 16).sequence(("hello there", "how are you"), "fine thanks", (0, 1), 0)
-    assert _words(tokenizer, ids) == ["[CLS]", "hello", "there", "[SEP]", "how", "are", "you", "[SEP]", "fine", "thanks", "[SEP]"]
+    ids, types, speakers = PairTokenizer(tokenizer, 64, 16).sequence(
+        ("hello there", "how are you"), "fine thanks", (0, 1), 0
+    )
+    assert _words(tokenizer, ids) == [
+        "[CLS]", "hello", "there", "[SEP]", "how", "are", "you", "[SEP]", "fine", "thanks", "[SEP]"
+    ]
     assert types == [0] * 8 + [1] * 3
     assert speakers == [0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0]
 
@@ -36,7 +40,8 @@ def test_context_is_cut_from_the_left_and_response_from_the_right(tokenizer):
 
 
 def test_max_context_turns_keeps_the_newest(tokenizer):
-    ids, _, speakers = PairTokenizer(tokenizer, 64, 8, max_context_turns=1).sequence(("old", "new"), "reply", (0, 1), 0)
+    pair_tokenizer = PairTokenizer(tokenizer, 64, 8, max_context_turns=1)
+    ids, _, speakers = pair_tokenizer.sequence(("old", "new"), "reply", (0, 1), 0)
     assert _words(tokenizer, ids) == ["[CLS]", "new", "[SEP]", "reply", "[SEP]"]
     assert speakers == [1, 1, 1, 0, 0]
 
@@ -49,7 +54,9 @@ def test_speakers_alternate_or_come_from_the_record():
 
 
 def test_batch_pads_and_masks(tokenizer):
-    batch = PairTokenizer(tokenizer, 32, 8).batch([("hi",), ("a much longer context here",)], ["yo", "ok"], [(1,), None])
+    batch = PairTokenizer(tokenizer, 32, 8).batch(
+        [("hi",), ("a much longer context here",)], ["yo", "ok"], [(1,), None]
+    )
     assert batch["input_ids"].shape == batch["speaker_ids"].shape == (2, 9)
     assert batch["attention_mask"][0].tolist() == [1, 1, 1, 1, 1, 0, 0, 0, 0]
     assert batch["speaker_ids"][0, :5].tolist() == [1, 1, 1, 0, 0]  # recorded speaker 1, response the other one

@@ -49,7 +49,9 @@ def new_gpt2(config: LanguageModelConfig) -> tuple[nn.Module, object]:
             with torch.no_grad():
                 model.transformer.wte.weight.copy_(words)
         else:
-            logger.warning("encoder embeddings %s do not fit the LM's %s; left random", tuple(words.shape), config.hidden)
+            logger.warning(
+                "encoder embeddings %s do not fit the LM's %s; left random", tuple(words.shape), config.hidden
+            )
     return model, tokenizer
 
 
@@ -82,7 +84,8 @@ def response_nll(model: nn.Module, input_ids: torch.Tensor, attention_mask: torc
     # response is a small part of each row, and for a small LM the projection is most of the cost.
     # (base model + output embeddings is the forward pass of GPT-2-style heads; a model whose forward
     # post-processes its logits would need the full forward instead.)
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, :-1]  # (B, T-1, H)
+    outputs = model.base_model(input_ids=input_ids, attention_mask=attention_mask)
+    hidden = outputs.last_hidden_state[:, :-1]  # (B, T-1, H)
     counted = response_mask[:, 1:].bool()  # (B, T-1)
     logits = model.get_output_embeddings()(hidden[counted]).float()  # (M, V)
     token_nll = nn.functional.cross_entropy(logits, input_ids[:, 1:][counted], reduction="none")  # (M,)
@@ -114,7 +117,9 @@ def pair_response_losses(
 
 
 class CausalLmScorer:
-    """Any local causal-LM directory (a ``train lm`` output, or a GPT-2 saved with ``save_pretrained``) scoring responses.
+    """Any local causal-LM directory scoring responses.
+
+    Either a ``train lm`` output or a GPT-2 saved with ``save_pretrained``.
 
     Args:
         directory: the model directory (``config.json`` + weights + tokenizer files).
@@ -135,8 +140,11 @@ class CausalLmScorer:
         self.name = str(directory)
         self.model = AutoModelForCausalLM.from_pretrained(str(directory), local_files_only=True).eval()
         trained = Path(directory) / "lm_config.json"
-        config = config_from_dict(LanguageModelConfig, read_json(trained)) if trained.is_file() else LanguageModelConfig()
-        positions = getattr(self.model.config, "n_positions", None) or getattr(self.model.config, "max_position_embeddings", 0)
+        config = (
+            config_from_dict(LanguageModelConfig, read_json(trained)) if trained.is_file() else LanguageModelConfig()
+        )
+        model_config = self.model.config
+        positions = getattr(model_config, "n_positions", None) or getattr(model_config, "max_position_embeddings", 0)
         length = min(max_length or config.input.max_length, positions or max_length or config.input.max_length)
         self.pair_tokenizer = PairTokenizer(
             tokenizer, length, max_response_length or config.input.max_response_length,

@@ -45,7 +45,9 @@ def segment_product(hidden: torch.Tensor, attention_mask: torch.Tensor, token_ty
     return means[0] * means[1]
 
 
-def pool_pair(hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, pooling: str) -> torch.Tensor:
+def pool_pair(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, pooling: str
+) -> torch.Tensor:
     """(B, T, H) token vectors of joined pairs -> (B, H) pair vectors: ``cls``, ``mean`` or ``segments``."""
     if pooling == "segments":
         return segment_product(hidden, attention_mask, token_type_ids)
@@ -87,13 +89,18 @@ class CrossEncoder(nn.Module):
             # At step 0 the pair is ranked by the backbone's own similarity of the two sides (for a
             # sentence-transformer, already well above chance), which a randomly started head is not.
             start_as_scaled_cosine(self.score_layer, config.segments_scale, config.segments_offset)
-        self.pair_tokenizer = PairTokenizer(tokenizer, config.input.max_length, config.input.max_response_length, config.input.max_context_turns)
+        self.pair_tokenizer = PairTokenizer(
+            tokenizer, config.input.max_length, config.input.max_response_length, config.input.max_context_turns
+        )
 
     # ------------------------------------------------------------------ construction and persistence
 
     @classmethod
     def from_base(cls, config: CrossEncoderConfig | None = None) -> CrossEncoder:
-        """A cross-encoder whose transformer starts from ``config.backbone.init`` (if set) or the pretrained ``config.backbone.model``."""
+        """A cross-encoder whose transformer starts from ``config.backbone.init`` (if set).
+
+        Otherwise from the pretrained ``config.backbone.model``.
+        """
         config = config or CrossEncoderConfig()
         model_dir = initial_weights_dir(config.backbone.model, config.backbone.init)
         return cls(config, load_backbone(model_dir), load_tokenizer(model_dir))
@@ -107,7 +114,9 @@ class CrossEncoder(nn.Module):
         """Load a directory written by ``save``; checksums are verified first."""
         return load_backbone_model(
             directory, MODEL_TYPE, CrossEncoderConfig,
-            lambda config, backbone_dir: cls(config, load_backbone(backbone_dir, with_weights=False), load_tokenizer(backbone_dir)),
+            lambda config, backbone_dir: cls(
+                config, load_backbone(backbone_dir, with_weights=False), load_tokenizer(backbone_dir)
+            ),
             saved_before={"pooling": "cls"},  # cross-encoders saved before --pooling existed read [CLS]
         )
 

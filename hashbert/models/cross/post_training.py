@@ -83,7 +83,8 @@ class PostTrainingModel(nn.Module):
         special = torch.tensor([self.tokenizer.cls_token_id, self.tokenizer.sep_token_id])
         maskable = batch["attention_mask"].bool() & ~torch.isin(batch["input_ids"], special)
         masked, targets = mask_tokens(
-            batch["input_ids"], maskable, self.config.mlm_probability, self.tokenizer.mask_token_id, len(self.tokenizer)
+            batch["input_ids"], maskable, self.config.mlm_probability,
+            self.tokenizer.mask_token_id, len(self.tokenizer)
         )
         return {
             "input_ids": masked, "attention_mask": batch["attention_mask"], "token_type_ids": batch["token_type_ids"],
@@ -91,8 +92,11 @@ class PostTrainingModel(nn.Module):
         }
 
     def forward(self, input_ids, attention_mask, token_type_ids, mlm_targets, relevance_targets):
-        """Returns (mlm_logits (M, V) at the M picked positions, their targets (M,), relevance_logits (B, 3), labels (B,))."""
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        """Returns (mlm_logits (M, V) at the M picked positions, their targets (M,), relevance_logits (B, 3),
+        labels (B,))."""
+        hidden = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
         picked = mlm_targets != -100  # (B, T); the vocabulary projection runs only where it is needed
         mlm_logits = self.mlm_head(hidden[picked])  # (M, V)
         pair_vector = pool_pair(hidden, attention_mask, token_type_ids, self.config.pooling)  # (B, H)

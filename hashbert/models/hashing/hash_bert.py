@@ -65,7 +65,9 @@ class HashBert(nn.Module):
         scoring: default scoring of ``rerank_scores``: ``symmetric`` or ``asymmetric``.
     """
 
-    def __init__(self, config: HashBertConfig, dual_encoder: DualEncoder, heads: HashHeads, scoring: str = "symmetric"):
+    def __init__(
+        self, config: HashBertConfig, dual_encoder: DualEncoder, heads: HashHeads, scoring: str = "symmetric"
+    ):
         super().__init__()
         if scoring not in SCORING_MODES:
             raise ValueError(f"scoring must be one of {SCORING_MODES}, got {scoring!r}")
@@ -87,7 +89,8 @@ class HashBert(nn.Module):
                 config = dataclasses.replace(
                     config, encoder_path=EMBEDDED_DIR, encoder_checksums_sha256=encoder_fingerprint(tmp / EMBEDDED_DIR)
                 )
-            write_json(tmp / "config.json", {"type": MODEL_TYPE, "hashbert_version": __version__, "config": config_to_dict(config)})
+            header = {"type": MODEL_TYPE, "hashbert_version": __version__, "config": config_to_dict(config)}
+            write_json(tmp / "config.json", header)
             save_model(self.heads, str(tmp / "model.safetensors"))
             write_checksums(tmp, [str(p.relative_to(tmp)) for p in sorted(tmp.rglob("*")) if p.is_file()])
         self.config = config
@@ -122,7 +125,8 @@ class HashBert(nn.Module):
         for param in self.dual_encoder.parameters():
             param.requires_grad = n_layers is None
         if n_layers:
-            for tower in {id(t): t for t in (self.dual_encoder.context_encoder, self.dual_encoder.response_encoder)}.values():
+            towers = (self.dual_encoder.context_encoder, self.dual_encoder.response_encoder)
+            for tower in {id(t): t for t in towers}.values():
                 for layer in tower.backbone.encoder.layer[-n_layers:]:
                     for param in layer.parameters():
                         param.requires_grad = True

@@ -85,7 +85,8 @@ class RandomHyperplaneLSH:
     response_hash_vectors = context_hash_vectors
 
     def save(self, directory: str | Path) -> Path:
-        return _save_dir(directory, self.model_type, {"dim": self.dim, "n_bits": self.n_bits, "seed": self.seed}, {"planes": self.planes})
+        config = {"dim": self.dim, "n_bits": self.n_bits, "seed": self.seed}
+        return _save_dir(directory, self.model_type, config, {"planes": self.planes})
 
     @classmethod
     def load(cls, directory: str | Path) -> RandomHyperplaneLSH:
@@ -188,7 +189,8 @@ class ITQ:
             blocks.append(frame @ rotation)
             self.quantization_losses.append(losses)
         self.projection = np.concatenate(blocks, axis=1).astype(np.float32)  # (dim, n_bits)
-        logger.info("ITQ %d bits: quantisation loss %s", self.n_bits, [(b[0], b[-1]) for b in self.quantization_losses])
+        first_last = [(b[0], b[-1]) for b in self.quantization_losses]
+        logger.info("ITQ %d bits: quantisation loss %s", self.n_bits, first_last)
         return self
 
     def _project(self, vectors: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
@@ -205,8 +207,12 @@ class ITQ:
         return self._project(vectors, self.response_mean)
 
     def save(self, directory: str | Path) -> Path:
-        config = {"n_bits": self.n_bits, "iterations": self.iterations, "seed": self.seed, "max_fit_rows": self.max_fit_rows}
-        arrays = {"context_mean": self.context_mean, "response_mean": self.response_mean, "projection": self.projection}
+        config = {
+            "n_bits": self.n_bits, "iterations": self.iterations, "seed": self.seed, "max_fit_rows": self.max_fit_rows
+        }
+        arrays = {
+            "context_mean": self.context_mean, "response_mean": self.response_mean, "projection": self.projection
+        }
         if any(v is None for v in arrays.values()):
             raise ValueError("ITQ is not fitted: nothing to save")
         return _save_dir(directory, self.model_type, config, arrays)

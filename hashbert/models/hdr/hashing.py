@@ -71,7 +71,9 @@ def hashed_maxsim_scores(
     if scoring == "symmetric":
         context_hash = binarize(context_hash).astype(np.float32)
     response_codes = binarize(hashed(hasher.response_hash_vectors, responses.vectors)).astype(np.float32)
-    return group_maxsim_scores(MultiVectors(context_hash, contexts.mask), MultiVectors(response_codes, responses.mask), index)
+    return group_maxsim_scores(
+        MultiVectors(context_hash, contexts.mask), MultiVectors(response_codes, responses.mask), index
+    )
 
 
 class HdrHash:

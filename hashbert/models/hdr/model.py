@@ -39,7 +39,9 @@ from hashbert.models.serialization import load_backbone_model, save_model_dir
 logger = logging.getLogger(__name__)
 
 MODEL_TYPE = "hdr"
-ROW_NAMES = {"trs": "HDR-BERT-Trs", "trs-mv": "HDR-BERT-Trs-MV", "colbert": "HDR-BERT-ColBERT", "gpt-mv": "HDR-BERT-GPT-MV"}
+ROW_NAMES = {
+    "trs": "HDR-BERT-Trs", "trs-mv": "HDR-BERT-Trs-MV", "colbert": "HDR-BERT-ColBERT", "gpt-mv": "HDR-BERT-GPT-MV"
+}
 TRAIN_CHUNK = 64  # utterances per encoder call in training, grouped by length so little padding is computed
 
 
@@ -75,7 +77,9 @@ def by_length(attention_mask: torch.Tensor, chunk: int) -> list[tuple[torch.Tens
     return [(order[i : i + chunk], int(lengths[order[i]])) for i in range(0, len(order), chunk)]
 
 
-def encode_by_length(fn: Callable, tokens: dict[str, torch.Tensor], chunk: int, progress: bool = False, desc: str = ""):
+def encode_by_length(
+    fn: Callable, tokens: dict[str, torch.Tensor], chunk: int, progress: bool = False, desc: str = ""
+):
     """``fn(input_ids, attention_mask) -> (slots, mask)`` over length-sorted chunks, rows back in input order."""
     n = len(tokens["input_ids"])
     out_slots, out_mask = None, None
@@ -119,7 +123,10 @@ class HdrModel(nn.Module):
 
     @classmethod
     def build(cls, config: HdrConfig, dual_encoder_dir: str | Path = "") -> HdrModel:
-        """A new HDR model whose encoders start from a trained DR-BERT (its two towers) or from ``config.encoder.model``."""
+        """A new HDR model whose encoders start from a trained DR-BERT (its two towers).
+
+        Without ``dual_encoder_dir``, they start from ``config.encoder.model``.
+        """
         if dual_encoder_dir:
             from hashbert.models.dual_encoder import DualEncoder
 
@@ -130,14 +137,17 @@ class HdrModel(nn.Module):
                     f"the DR-BERT in {dual_encoder_dir} uses pooling={theirs.pooling}, normalize={theirs.normalize}; "
                     "start HDR with the same settings"
                 )
-            config = dataclasses.replace(config, shared=dual.config.shared, encoder=dataclasses.replace(ours, backbone=dataclasses.replace(ours.backbone, model=theirs.model)))
+            encoder = dataclasses.replace(ours, backbone=dataclasses.replace(ours.backbone, model=theirs.model))
+            config = dataclasses.replace(config, shared=dual.config.shared, encoder=encoder)
             return cls(config, dual.context_encoder, dual.response_encoder, dual.tokenizer)
         return cls._from_dir(config, initial_weights_dir(config.encoder.model, config.encoder.init), with_weights=True)
 
     @classmethod
     def _from_dir(cls, config: HdrConfig, model_dir: Path, with_weights: bool) -> HdrModel:
         def tower() -> TextEncoder:
-            return TextEncoder(load_backbone(model_dir, with_weights), config.encoder.pooling, config.encoder.normalize)
+            return TextEncoder(
+                load_backbone(model_dir, with_weights), config.encoder.pooling, config.encoder.normalize
+            )
 
         utterance = tower()
         return cls(config, utterance, utterance if config.shared else tower(), load_tokenizer(model_dir))
@@ -154,7 +164,8 @@ class HdrModel(nn.Module):
     def load(cls, directory: str | Path) -> HdrModel:
         """Load a directory written by ``save``; checksums are verified first."""
         model = load_backbone_model(
-            directory, MODEL_TYPE, HdrConfig, lambda config, backbone_dir: cls._from_dir(config, backbone_dir, with_weights=False)
+            directory, MODEL_TYPE, HdrConfig,
+            lambda config, backbone_dir: cls._from_dir(config, backbone_dir, with_weights=False),
         )
         model.fingerprint = sha256_file(Path(directory) / "checksums.json")
         return model
@@ -182,7 +193,8 @@ class HdrModel(nn.Module):
         """(U, L) token tensors of single utterances, each truncated from the left to ``utterance_length``."""
         self.tokenizer.truncation_side = "left"
         encoded = self.tokenizer(
-            list(utterances), max_length=self.config.utterance_length, truncation=True, padding=True, return_tensors="pt"
+            list(utterances), max_length=self.config.utterance_length, truncation=True, padding=True,
+            return_tensors="pt",
         )
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
@@ -191,13 +203,19 @@ class HdrModel(nn.Module):
         return slot_vectors(self.utterance_encoder, self.config.slots, input_ids, attention_mask)
 
     def response_slots(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        """(N, L) tokens -> (N, k', H) vectors (k' = k for colbert, else 1), L2-normalised when configured, and mask."""
+        """(N, L) tokens -> (N, k', H) vectors (k' = k for colbert, else 1) and mask.
+
+        The vectors are L2-normalised when configured.
+        """
         k = self.config.slots if self.multi_vector else 1
         slots, mask = slot_vectors(self.response_encoder, k, input_ids, attention_mask)
         return (nn.functional.normalize(slots, dim=-1) if self.config.encoder.normalize else slots), mask
 
-    def forward(self, utterances: dict[str, torch.Tensor], turn_index: torch.Tensor, response: dict[str, torch.Tensor]):
-        """A training batch from ``collate`` -> context (B, k_out, H), context mask, response (B, k', H), response mask."""
+    def forward(
+        self, utterances: dict[str, torch.Tensor], turn_index: torch.Tensor, response: dict[str, torch.Tensor]
+    ):
+        """A training batch from ``collate`` -> context (B, k_out, H), context mask, response (B, k', H),
+        response mask."""
         slots, slot_mask = encode_by_length(self.utterance_slots, utterances, TRAIN_CHUNK)
         context, context_mask = self.aggregator(slots, slot_mask, turn_index)
         return context, context_mask, *self.response_slots(**response)

@@ -26,7 +26,8 @@ def tiny_lm():
 
 def test_response_mask_covers_the_response_tokens_only(tiny_lm):
     _, tokenizer, config = tiny_lm
-    batch = PairTokenizer(tokenizer, config.input.max_length, config.input.max_response_length).batch(CONTEXTS, RESPONSES)
+    pair_tokenizer = PairTokenizer(tokenizer, config.input.max_length, config.input.max_response_length)
+    batch = pair_tokenizer.batch(CONTEXTS, RESPONSES)
     mask = response_token_mask(batch["token_type_ids"], batch["attention_mask"])
     for row, response in enumerate(RESPONSES):
         expected = tokenizer(response, add_special_tokens=False)["input_ids"][:8]
@@ -35,7 +36,8 @@ def test_response_mask_covers_the_response_tokens_only(tiny_lm):
 
 def test_response_nll_equals_a_direct_computation(tiny_lm):
     model, tokenizer, config = tiny_lm
-    batch = PairTokenizer(tokenizer, config.input.max_length, config.input.max_response_length).batch(CONTEXTS, RESPONSES)
+    pair_tokenizer = PairTokenizer(tokenizer, config.input.max_length, config.input.max_response_length)
+    batch = pair_tokenizer.batch(CONTEXTS, RESPONSES)
     mask = response_token_mask(batch["token_type_ids"], batch["attention_mask"])
     with torch.no_grad():
         nll, counts = response_nll(model, batch["input_ids"], batch["attention_mask"], mask)
@@ -53,7 +55,9 @@ def test_response_nll_equals_a_direct_computation(tiny_lm):
 def test_scorer_reads_a_saved_directory(tiny_lm, tmp_path):
     model, tokenizer, config = tiny_lm
     save_causal_lm(model, tokenizer, tmp_path / "lm", config)
-    scorer = CausalLmScorer(tmp_path / "lm", max_length=config.input.max_length, max_response_length=config.input.max_response_length)
+    scorer = CausalLmScorer(
+        tmp_path / "lm", max_length=config.input.max_length, max_response_length=config.input.max_response_length
+    )
     nll, counts = scorer.response_losses(CONTEXTS, RESPONSES, batch_size=1)
     assert counts.tolist() == [3, 6] and np.all(nll > 0)
     assert math.isfinite(math.exp(nll.sum() / counts.sum()))
@@ -64,7 +68,9 @@ def test_scorer_reads_a_saved_directory(tiny_lm, tmp_path):
 def test_scorer_batches_by_length_and_returns_input_order(tiny_lm, tmp_path):
     model, tokenizer, config = tiny_lm
     save_causal_lm(model, tokenizer, tmp_path / "lm", config)
-    scorer = CausalLmScorer(tmp_path / "lm", max_length=config.input.max_length, max_response_length=config.input.max_response_length)
+    scorer = CausalLmScorer(
+        tmp_path / "lm", max_length=config.input.max_length, max_response_length=config.input.max_response_length
+    )
     contexts, responses = [*CONTEXTS, ("ok",)], [*RESPONSES, "sure thing, see you at the station tomorrow"]
     one_by_one = scorer.response_losses(contexts, responses, batch_size=1)
     batched = scorer.response_losses(contexts, responses, batch_size=2)

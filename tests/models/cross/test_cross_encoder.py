@@ -48,7 +48,10 @@ def test_zero_speaker_embedding_scores_as_bert():
 
 
 def test_rerank_scores_match_pair_scores(sa_bert):
-    groups = [RerankGroup(CONTEXTS[0], tuple(RESPONSES), (1, 0, 0), 1, (0, 1)), RerankGroup(CONTEXTS[1], tuple(RESPONSES[:2]), (0, 1), 4)]
+    groups = [
+        RerankGroup(CONTEXTS[0], tuple(RESPONSES), (1, 0, 0), 1, (0, 1)),
+        RerankGroup(CONTEXTS[1], tuple(RESPONSES[:2]), (0, 1), 4),
+    ]
     scores = sa_bert.rerank_scores(groups, batch_size=2)
     assert [s.shape for s in scores] == [(3,), (2,)]
     direct = sa_bert.score_pairs([CONTEXTS[0]] * 3, RESPONSES, [(0, 1)] * 3)
@@ -60,7 +63,8 @@ def test_mean_pooling_reads_every_real_token_and_cls_the_first():
     model = CrossEncoder.from_base(CrossEncoderConfig.from_flat(pooling="mean", **TINY)).eval()
     batch = model.tokenize(CONTEXTS, RESPONSES)
     with torch.no_grad():
-        tokens = model.backbone(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}).last_hidden_state
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        tokens = model.backbone(**inputs).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).float()
         expected_mean = model.score_layer((tokens * mask).sum(1) / mask.sum(1)).squeeze(-1)
         expected_cls = model.score_layer(tokens[:, 0]).squeeze(-1)
@@ -76,7 +80,8 @@ def test_segments_pooling_starts_as_scaled_cosine_of_the_two_sides():
     model = CrossEncoder.from_base(config).eval()
     batch = model.tokenize(CONTEXTS, RESPONSES)
     with torch.no_grad():
-        tokens = model.backbone(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}).last_hidden_state
+        inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        tokens = model.backbone(**inputs).last_hidden_state
         logits = model(**batch)
     for i in range(len(CONTEXTS)):
         # Reference by positions: [CLS] + context tokens come first, then the response and its [SEP].

@@ -1,4 +1,5 @@
-"""LSH, sign and ITQ baselines: determinism, angle preservation, ITQ's orthogonal rotation and falling loss, save/load."""
+"""LSH, sign and ITQ baselines: determinism, angle preservation, ITQ's orthogonal rotation and falling loss,
+save/load."""
 
 from __future__ import annotations
 

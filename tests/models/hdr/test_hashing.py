@@ -68,7 +68,8 @@ def test_lsh_on_colbert_saves_loads_and_scores_identically(dual_encoder, groups,
     assert isinstance(model, HdrHash) and model.row_name == "HDR-BERT-ColBERT+LSH(128)"
     again = HdrHash.load(tmp_path / "lsh", scoring="asymmetric")
     np.testing.assert_array_equal(again.hasher.planes, RandomHyperplaneLSH(384, 128, seed=3).planes)
-    for ours, theirs in zip(model.rerank_scores(groups), again.rerank_scores(groups, scoring="symmetric"), strict=True):
+    symmetric = again.rerank_scores(groups, scoring="symmetric")
+    for ours, theirs in zip(model.rerank_scores(groups), symmetric, strict=True):
         np.testing.assert_array_equal(ours, theirs)
         np.testing.assert_allclose(ours * 6, np.round(ours * 6), atol=1e-4)  # integer similarities over 1-3 vectors
 
@@ -82,7 +83,10 @@ def test_heads_model_round_trip_and_stale_hdr_refused(dual_encoder, groups, tmp_
     loaded = load_model(tmp_path / "heads")
     assert loaded.row_name == "BPR-HDR-BERT-Trs-MV-vae(64)" and loaded.config == model.config
     for scoring in ("symmetric", "asymmetric"):
-        for ours, theirs in zip(model.rerank_scores(groups, scoring=scoring), loaded.rerank_scores(groups, scoring=scoring), strict=True):
+        pairs = zip(
+            model.rerank_scores(groups, scoring=scoring), loaded.rerank_scores(groups, scoring=scoring), strict=True
+        )
+        for ours, theirs in pairs:
             np.testing.assert_array_equal(ours, theirs)
     _small_hdr(dual_encoder, "trs").save(tmp_path / "hdr")  # the referenced HDR model changes
     with pytest.raises(ArtefactError, match="changed"):
