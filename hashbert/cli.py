@@ -1,11 +1,6 @@
-"""The ``hashbert`` command: one table of commands, each a run config and one library call.
-
-The parser is a loop over ``COMMANDS``: each entry names its path (``train dual``), its run config
-(``hashbert.config.runs``; every field is a flag, a field without a default a required flag, a
-``Literal`` field a choice) and the function that runs it. Heavy imports (torch, transformers,
-faiss) happen inside those functions, so ``hashbert --help`` is instant. User errors (bad flags,
-corpus lines, damaged artefacts) end with one ``error:`` line and exit status 2, never a traceback.
-"""
+"""The ``hashbert`` command: a loop over ``COMMANDS``, each a path, a run config (``hashbert.config.runs``:
+its fields are the flags) and one library call. Heavy imports happen inside the calls, so ``--help`` is
+instant; user errors end with one ``error:`` line and exit status 2, never a traceback."""
 
 from __future__ import annotations
 
@@ -20,6 +15,7 @@ from typing import Any, NamedTuple
 from hashbert import __version__
 from hashbert.config import add_config_arguments, config_from_args
 from hashbert.config import runs as r
+from hashbert.training.report import describe_run  # plain text, no torch
 
 EPILOG_MAIN = """\
 typical run (the README's main job does exactly this):
@@ -30,21 +26,6 @@ typical run (the README's main job does exactly this):
   hashbert evaluate hashing --test runs/chitchat/test.txt --dual-encoder runs/dr-bert/model --bits 256
       --model runs/hb-256/model --name "Hash-BERT(256)" --out runs/hashing     (one command)
 """
-
-
-# ---------------------------------------------------------------------------------------------- shared output
-
-
-def print_training_summary(summary: dict[str, Any], what: str, saved: Path, details: str = "") -> None:
-    """The one report every training command prints: steps, data, time, final loss, where it went, validation."""
-    state = summary["state"]
-    print(
-        f"trained {what}: {state['step']} steps on {summary['pairs']} pairs in {state['seconds']:.0f} s "
-        f"(final loss {state['loss_ema']:.4f}{details}); saved to {saved}"
-    )
-    if state["validations"]:
-        last = state["validations"][-1]
-        print("validation: " + ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.startswith(("R", "MRR"))))
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -65,7 +46,7 @@ def train_dual_command(run: r.TrainDualRun) -> int:
     from hashbert.training.dual import train_dual_encoder
 
     summary = train_dual_encoder(run.model, run.data, run.train, run.output.out)
-    print_training_summary(summary, "DR-BERT", Path(run.output.out) / "model")
+    print(describe_run(summary, "DR-BERT", Path(run.output.out) / "model"))
     return 0
 
 
@@ -73,7 +54,7 @@ def train_hash_command(run: r.TrainHashRun) -> int:
     from hashbert.training.hash_training import train_hash_heads
 
     summary = train_hash_heads(run.hash, run.loss, run.encoder, run.data, run.train, run.output.out)
-    print_training_summary(summary, f"Hash-BERT({summary['n_bits']})", Path(run.output.out) / "model")
+    print(describe_run(summary, f"Hash-BERT({summary['n_bits']})", Path(run.output.out) / "model"))
     return 0
 
 
@@ -81,7 +62,7 @@ def train_bpr_command(run: r.TrainBprRun) -> int:
     from hashbert.training.bpr import train_bpr
 
     summary = train_bpr(run.bpr, run.data, run.train, run.output.out)
-    print_training_summary(summary, f"BPR({summary['n_bits']})", Path(run.output.out) / "model")
+    print(describe_run(summary, f"BPR({summary['n_bits']})", Path(run.output.out) / "model"))
     return 0
 
 
@@ -99,7 +80,7 @@ def train_hdr_command(run: r.TrainHdrRun) -> int:
     from hashbert.training.hdr import train_hdr
 
     summary = train_hdr(run.model, run.init, run.data, run.train, run.output.out)
-    print_training_summary(summary, f"HDR-BERT ({run.model.aggregator})", Path(run.output.out) / "model")
+    print(describe_run(summary, f"HDR-BERT ({run.model.aggregator})", Path(run.output.out) / "model"))
     return 0
 
 
@@ -108,7 +89,7 @@ def train_hdr_hash_command(run: r.TrainHdrHashRun) -> int:
 
     summary = train_hdr_hash(run.recipe, run.hash, run.data, run.train, run.output.out)
     what = f"HDR-BERT hashing heads ({run.recipe.recipe}, {summary['n_bits']} bits)"
-    print_training_summary(summary, what, Path(run.output.out) / "model")
+    print(describe_run(summary, what, Path(run.output.out) / "model"))
     return 0
 
 
@@ -125,7 +106,7 @@ def train_cross_command(run: r.TrainCrossRun) -> int:
 
     summary = train_cross_encoder(run.model, run.negatives, run.data, run.train, run.output.out)
     what = "SA-BERT" if run.model.speakers else ("BERT-FP" if run.model.backbone.init else "BERT")
-    print_training_summary(summary, f"cross-encoder {what}", Path(run.output.out) / "model")
+    print(describe_run(summary, f"cross-encoder {what}", Path(run.output.out) / "model"))
     return 0
 
 
@@ -134,7 +115,7 @@ def train_post_command(run: r.TrainPostRun) -> int:
 
     summary = post_train(run.post, run.data, run.train, run.output.out)
     details = f", {summary['dialogues']} dialogues"
-    print_training_summary(summary, "BERT-FP post-training", Path(run.output.out) / "encoder", details)
+    print(describe_run(summary, "BERT-FP post-training", Path(run.output.out) / "encoder", details))
     return 0
 
 
@@ -144,7 +125,7 @@ def train_lm_command(run: r.TrainLmRun) -> int:
     summary = train_language_model(run.lm, run.data, run.train, run.output.out)
     details = f", validation perplexity {summary['valid_perplexity']:.2f} on response tokens"
     what = f"a {summary['parameters'] / 1e6:.1f}M-parameter GPT-2"
-    print_training_summary(summary, what, Path(run.output.out) / "lm", details)
+    print(describe_run(summary, what, Path(run.output.out) / "lm", details))
     return 0
 
 
@@ -257,13 +238,9 @@ COMMANDS: tuple[Command, ...] = (
 # ---------------------------------------------------------------------------------------------- parser
 
 
-class UsageError(ValueError):
-    """A bad command line: reported as one ``error:`` line, like every other user error."""
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse would print the usage and exit; one line is enough
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        raise ValueError(f"{self.prog}: {message} (see --help)")
 
 
 def _subparsers(parser: argparse.ArgumentParser, depth: int) -> argparse._SubParsersAction:
@@ -324,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as err:  # UsageError, CorpusFormatError and ArtefactError are ValueErrors
+    except (ValueError, OSError) as err:  # bad flags, CorpusFormatError and ArtefactError
         print(f"error: {err}", file=sys.stderr)
         return 2
 

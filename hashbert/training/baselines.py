@@ -37,7 +37,8 @@ def fit_itq_models(
     selection = {"expansion": data.expansion, "max_train_pairs": data.max_train_pairs, "seed": seed,
                  "max_context_turns": dual.config.encoder.max_context_turns}
     context_vecs, response_vecs = pair_vectors(
-        dual, dual_encoder_dir, pairs, {"train": data.train}, selection, cache_dir or out_dir / "cache", batch_size, progress
+        dual, dual_encoder_dir, pairs, {"train": data.train}, selection, cache_dir or out_dir / "cache",
+        batch_size, progress,
     )
     saved = []
     for n_bits in bits:

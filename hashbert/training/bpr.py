@@ -43,7 +43,9 @@ def build_bpr(config: BprConfig) -> HashBert:
     dual = DualEncoder.from_base(DualEncoderConfig(encoder=config.encoder))
     hash_config = HashConfig(n_bits=config.n_bits, hidden=0, dropout=0.0, relax=config.relax, gamma=config.gamma)
     heads = HashHeads(hash_config, dual.dim, decoders=False)
-    model_config = HashBertConfig(hash=hash_config, in_dim=dual.dim, decoders=False, recipe="bpr", encoder_embedded=True)
+    model_config = HashBertConfig(
+        hash=hash_config, in_dim=dual.dim, decoders=False, recipe="bpr", encoder_embedded=True
+    )
     return HashBert(model_config, dual, heads)
 
 

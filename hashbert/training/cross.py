@@ -57,8 +57,8 @@ def train_cross_encoder(
     report = ReadReport(data.train)
     speakers = existing_speakers_path(data.train) if model_config.speakers else None
     pairs = read_training_pairs(
-        data.train, data.expansion, data.on_error, report, max_context_turns=model_config.input.max_context_turns or None,
-        speakers_path=speakers,
+        data.train, data.expansion, data.on_error, report,
+        max_context_turns=model_config.input.max_context_turns or None, speakers_path=speakers,
     )
     pairs = seeded_subsample(pairs, data.max_train_pairs, train.seed)
     examples = labelled_pairs(pairs, sampling.negatives, train.seed)

@@ -71,7 +71,8 @@ class StepLoss:
             return []
         spans = np.array_split(np.arange(len(self.parts)), min(windows, len(self.parts)))
         return [
-            {"step_end": int(span[-1]) + 1, **{k: float(np.mean([self.parts[i][k] for i in span])) for k in self.parts[span[0]]}}
+            {"step_end": int(span[-1]) + 1,
+             **{k: float(np.mean([self.parts[i][k] for i in span])) for k in self.parts[span[0]]}}
             for span in spans
         ]
 
@@ -82,8 +83,8 @@ def beta_for(config: HashConfig, step: int) -> float:
 
 
 def fit_hashing(
-    trained: nn.Module, model: HashBert, step_loss: StepLoss, examples: Sequence, collate: Callable, train: TrainConfig,
-    out_dir: Path, evaluator: Callable | None, dedupe_key: Callable | None, extra: dict[str, Any],
+    trained: nn.Module, model: HashBert, step_loss: StepLoss, examples: Sequence, collate: Callable,
+    train: TrainConfig, out_dir: Path, evaluator: Callable | None, dedupe_key: Callable | None, extra: dict[str, Any],
     fingerprint: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the shared Trainer on ``trained`` (heads, or the whole model), save ``model`` and ``run.json``.
@@ -141,7 +142,9 @@ def train_hash_heads(
 def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint) -> dict[str, Any]:
     """Heads and the top ``encoder.unfreeze_layers`` layers together, on text; the encoder is embedded."""
     if model.config.hash.init == "itq":
-        raise ValueError("--init itq needs the cached vectors of a frozen encoder; use --init random with --unfreeze-layers")
+        raise ValueError(
+            "--init itq needs the cached vectors of a frozen encoder; use --init random with --unfreeze-layers"
+        )
     model.config = dataclasses.replace(model.config, encoder_embedded=True)
     model.trainable_encoder_layers(encoder.unfreeze_layers)
     hash_config = model.config.hash
@@ -172,14 +175,18 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, 
     if valid is not None:
         index = index_groups(valid.groups)
         params = {"max_valid_groups": data.max_valid_groups, "seed": train.seed}
-        vecs = group_vectors(dual, dual_dir, index, {"valid": data.valid}, params, cache_dir, encoder.encode_batch_size)
+        vecs = group_vectors(
+            dual, dual_dir, index, {"valid": data.valid}, params, cache_dir, encoder.encode_batch_size
+        )
         evaluator = VectorRerankEvaluator(valid.groups, *vecs)
     if hash_config.init == "itq":
         itq = ITQ(hash_config.n_bits, seed=train.seed).fit(context_np, response_np)
         heads.init_linear(itq.projection, itq.context_mean, itq.response_mean)
         if evaluator is not None:
             extra["init_validation"] = evaluator(heads)
-            logger.info("ITQ initialisation: validation %s", {k: round(v, 4) for k, v in extra["init_validation"].items()})
+            logger.info(
+                "ITQ initialisation: validation %s", {k: round(v, 4) for k, v in extra["init_validation"].items()}
+            )
     context_t, response_t = torch.from_numpy(context_np), torch.from_numpy(response_np)
 
     def heads_loss(batch, step):

@@ -54,7 +54,8 @@ class HdrTrainer(Trainer):
 
 
 def hdr_loss(model: HdrModel) -> Callable[[dict], torch.Tensor]:
-    """``batch -> scalar``: in-batch softmax on cosine scores (``MaxSim`` scores for colbert), at the config's temperature."""
+    """``batch -> scalar``: in-batch softmax on cosine scores (``MaxSim`` scores for colbert), at the config's
+    temperature."""
     temperature = model.config.temperature
     if model.multi_vector:
         late = MaxSimInBatchLoss(temperature)

@@ -76,7 +76,8 @@ def train_hdr_hash(
     if valid is not None:
         params = {"max_valid_groups": data.max_valid_groups, "seed": train.seed}
         vectors = group_vectors(
-            hdr, recipe.hdr, index_groups(valid.groups), {"valid": data.valid}, params, cache_dir, recipe.encode_batch_size
+            hdr, recipe.hdr, index_groups(valid.groups), {"valid": data.valid}, params, cache_dir,
+            recipe.encode_batch_size,
         )
         evaluator = VectorRerankEvaluator(valid.groups, *vectors)
     context_t, response_t = torch.from_numpy(context_np), torch.from_numpy(response_np)

@@ -35,7 +35,9 @@ def validation_perplexity(model, pair_tokenizer: PairTokenizer, groups, batch_si
     return perplexity(float(nll.sum()), int(counts.sum()))
 
 
-def train_language_model(config: LanguageModelConfig, data: DataConfig, train: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
+def train_language_model(
+    config: LanguageModelConfig, data: DataConfig, train: TrainConfig, out_dir: str | Path
+) -> dict[str, Any]:
     """Train a small GPT-2 on ``context [SEP] response [SEP]`` of the training pairs; save it to ``out_dir/lm``.
 
     Every real token of a sequence is a target in training; validation perplexity counts only the
@@ -44,7 +46,9 @@ def train_language_model(config: LanguageModelConfig, data: DataConfig, train: T
     out_dir = Path(out_dir)
     pairs, _ = load_training_pairs(data, config.input.max_context_turns, train.seed)
     model, tokenizer = new_gpt2(config)
-    pair_tokenizer = PairTokenizer(tokenizer, config.input.max_length, config.input.max_response_length, config.input.max_context_turns)
+    pair_tokenizer = PairTokenizer(
+        tokenizer, config.input.max_length, config.input.max_response_length, config.input.max_context_turns
+    )
 
     def collate(batch_pairs):
         batch = pair_tokenizer.batch([p.context for p in batch_pairs], [p.response for p in batch_pairs])
@@ -53,7 +57,9 @@ def train_language_model(config: LanguageModelConfig, data: DataConfig, train: T
 
     groups = []
     if data.valid:
-        groups = seeded_subsample(read_rerank_groups(data.valid, on_error=data.on_error), data.max_valid_groups, train.seed)
+        groups = seeded_subsample(
+            read_rerank_groups(data.valid, on_error=data.on_error), data.max_valid_groups, train.seed
+        )
 
     def evaluator(m) -> dict[str, float]:
         return {"perplexity": validation_perplexity(m, pair_tokenizer, groups)} if groups else {}
@@ -68,7 +74,9 @@ def train_language_model(config: LanguageModelConfig, data: DataConfig, train: T
     summary = {
         **trainer.summary(), "pairs": len(pairs), "model": config_to_dict(config), "data": config_to_dict(data),
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "valid_perplexity": state.validations[-1].get("perplexity", float("nan")) if state.validations else float("nan"),
+        "valid_perplexity": (
+            state.validations[-1].get("perplexity", float("nan")) if state.validations else float("nan")
+        ),
         "train_perplexity_last": float(np.exp(np.mean(state.losses[-10:]))) if state.losses else float("nan"),
     }
     write_json(out_dir / "run.json", summary)

@@ -39,7 +39,9 @@ from hashbert.training.trainer import Trainer
 logger = logging.getLogger(__name__)
 
 
-def relevance_examples(dialogues: Sequence[Sequence[str]], n: int, max_context_turns: int, seed: int) -> list[RelevanceExample]:
+def relevance_examples(
+    dialogues: Sequence[Sequence[str]], n: int, max_context_turns: int, seed: int
+) -> list[RelevanceExample]:
     """``n`` seeded examples of the 3-way task from dialogues of >= 2 turns.
 
     A position i >= 1 of a random dialogue gives the context (up to ``max_context_turns`` turns before
@@ -65,12 +67,15 @@ def relevance_examples(dialogues: Sequence[Sequence[str]], n: int, max_context_t
         else:
             other = int(rng.integers(len(usable) - 1))
             other_turns = usable[other if other < d else other + 1]
-            examples.append(RelevanceExample(context, other_turns[int(rng.integers(len(other_turns)))], OTHER_DIALOGUE))
+            examples.append(
+                RelevanceExample(context, other_turns[int(rng.integers(len(other_turns)))], OTHER_DIALOGUE)
+            )
     return examples
 
 
 def save_encoder_checkpoint(backbone: nn.Module, tokenizer, directory: str | Path, record: dict[str, Any]) -> Path:
-    """Write the encoder as a Hugging Face directory (safetensors, config, tokenizer) + ``post_training.json``, atomically."""
+    """Write the encoder as a Hugging Face directory (safetensors, config, tokenizer) + ``post_training.json``,
+    atomically."""
     directory = Path(directory)
     with atomic_directory(directory, kind="encoder") as tmp:
         backbone.save_pretrained(str(tmp), safe_serialization=True)
@@ -103,7 +108,9 @@ def post_train(config: PostTrainConfig, data: DataConfig, train: TrainConfig, ou
         **trainer.summary(), "dialogues": len(dialogues), "pairs": len(examples), "model": config_to_dict(config),
         "data": config_to_dict(data), "last_parts": parts[-20:],
     }
-    save_encoder_checkpoint(model.backbone, model.tokenizer, out_dir / "encoder", {"post_training": config_to_dict(config)})
+    save_encoder_checkpoint(
+        model.backbone, model.tokenizer, out_dir / "encoder", {"post_training": config_to_dict(config)}
+    )
     write_json(out_dir / "run.json", summary)
     plot_loss(out_dir / "loss.png", state.losses, title="BERT-FP post-training loss (MLM + relevance)")
     return summary

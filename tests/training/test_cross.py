@@ -29,7 +29,9 @@ def test_labelled_pairs_bring_k_negatives_per_context():
 @pytest.mark.slow
 def test_bce_loss_falls_on_a_real_slice(small_corpus, tmp_path):
     torch.manual_seed(0)
-    model = CrossEncoder.from_base(CrossEncoderConfig.from_flat(max_length=48, max_response_length=12, max_context_turns=2))
+    model = CrossEncoder.from_base(
+        CrossEncoderConfig.from_flat(max_length=48, max_response_length=12, max_context_turns=2)
+    )
     examples = labelled_pairs(read_training_pairs(small_corpus / "train.txt", max_context_turns=2)[:8], 1, 0)
     loss = PointwiseBceLoss()
     batch = model.collate(examples)

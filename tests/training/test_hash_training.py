@@ -87,7 +87,8 @@ def test_bpr_tiny_run(split, tmp_path):
     from hashbert.training.bpr import train_bpr
 
     config = BprConfig(encoder=EncoderConfig(**SMALL_ENCODER), n_bits=64)
-    summary = train_bpr(config, DataConfig(train=str(split[0]), max_train_pairs=24), _train(batch_size=8, max_steps=2, lr=1e-4), tmp_path)
+    data = DataConfig(train=str(split[0]), max_train_pairs=24)
+    summary = train_bpr(config, data, _train(batch_size=8, max_steps=2, lr=1e-4), tmp_path)
     assert set(summary["loss_parts"][0]) == {"step_end", "candidate", "rerank"}
     model = HashBert.load(tmp_path / "model")
     assert model.config.recipe == "bpr" and model.config.hash.hidden == 0 and model.config.encoder_embedded

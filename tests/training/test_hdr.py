@@ -15,7 +15,9 @@ SMALL = {"utterance_length": 16, "vectors_per_utterance": 3, "layers": 1, "heads
 
 
 def _model(dual_encoder, aggregator: str) -> HdrModel:
-    config = HdrConfig(encoder=EncoderConfig(max_response_length=16, max_context_turns=4), aggregator=aggregator, **SMALL)
+    config = HdrConfig(
+        encoder=EncoderConfig(max_response_length=16, max_context_turns=4), aggregator=aggregator, **SMALL
+    )
     torch.manual_seed(0)
     return HdrModel(config, dual_encoder.context_encoder, dual_encoder.response_encoder, dual_encoder.tokenizer)
 
@@ -26,7 +28,9 @@ def pairs(small_corpus):
 
 
 def _trainer(model, pairs, out, steps: int) -> HdrTrainer:
-    config = TrainConfig(batch_size=8, lr=5e-5, max_steps=steps, warmup_ratio=0.0, save_every=0, progress=False, seed=0)
+    config = TrainConfig(
+        batch_size=8, lr=5e-5, max_steps=steps, warmup_ratio=0.0, save_every=0, progress=False, seed=0
+    )
     return HdrTrainer(
         model, hdr_loss(model), pairs, model.collate, config, out, dedupe_key=lambda p: p.response, aggregator_lr=1e-3
     )
@@ -39,7 +43,9 @@ def test_aggregator_gets_its_own_learning_rate(dual_encoder, pairs, tmp_path):
     for group in trainer.optimizer.param_groups:
         by_lr.setdefault(group["initial_lr"], set()).update(id(p) for p in group["params"])
     assert by_lr[1e-3] == {id(p) for p in model.aggregator.parameters()}
-    encoders = {id(p) for p in model.utterance_encoder.parameters()} | {id(p) for p in model.response_encoder.parameters()}
+    encoders = (
+        {id(p) for p in model.utterance_encoder.parameters()} | {id(p) for p in model.response_encoder.parameters()}
+    )
     assert by_lr[5e-5] == encoders
 
 

@@ -45,13 +45,16 @@ def test_post_training_model_gives_a_finite_loss_and_saves_an_encoder(tmp_path):
     from hashbert.training.post_training import save_encoder_checkpoint
 
     model_dir = resolve_model_dir("all-MiniLM-L6-v2")
-    model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), PostTrainConfig.from_flat(max_length=32, max_response_length=8))
+    config = PostTrainConfig.from_flat(max_length=32, max_response_length=8)
+    model = PostTrainingModel(load_backbone(model_dir), load_tokenizer(model_dir), config)
     batch = model.collate(relevance_examples(DIALOGUES, 4, 2, 0))
     value = PostTrainingLoss()(*model(**batch))
     assert torch.isfinite(value)
     assert model.mlm_head.predictions.decoder.weight is model.backbone.get_input_embeddings().weight
     save_encoder_checkpoint(model.backbone, model.tokenizer, tmp_path / "encoder", {})
-    cross = CrossEncoder.from_base(CrossEncoderConfig.from_flat(init=str(tmp_path / "encoder"), max_length=32, max_response_length=8))
+    cross = CrossEncoder.from_base(
+        CrossEncoderConfig.from_flat(init=str(tmp_path / "encoder"), max_length=32, max_response_length=8)
+    )
     assert cross.row_name == "BERT-FP"
     assert torch.equal(cross.backbone.get_input_embeddings().weight, model.backbone.get_input_embeddings().weight)
     dual = DualEncoder.from_base(DualEncoderConfig(encoder=EncoderConfig.from_flat(init=str(tmp_path / "encoder"))))

@@ -37,9 +37,13 @@ def test_warmup_linear_shape():
 
 
 def _trainer(model, pairs, out, **overrides):
-    config = TrainConfig(**{"batch_size": 8, "lr": 5e-5, "max_steps": 4, "save_every": 0, "progress": False, **overrides})
+    config = TrainConfig(
+        **{"batch_size": 8, "lr": 5e-5, "max_steps": 4, "save_every": 0, "progress": False, **overrides}
+    )
     loss = InBatchSoftmaxLoss(0.05)
-    return Trainer(model, lambda b: loss(*model(**b)), pairs, model.collate, config, out, dedupe_key=lambda p: p.response)
+    return Trainer(
+        model, lambda b: loss(*model(**b)), pairs, model.collate, config, out, dedupe_key=lambda p: p.response
+    )
 
 
 @pytest.fixture(scope="module")
