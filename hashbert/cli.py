@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from hashbert import __version__
 from hashbert.config import add_config_arguments, config_from_args
+from hashbert.config import bundle_runs as b
 from hashbert.config import runs as r
 from hashbert.training.report import describe_run  # plain text, no torch
 
@@ -174,6 +175,63 @@ def evaluate_hashing_command(run: r.EvaluateHashingRun) -> int:
     return 0
 
 
+def serve_command(run: r.ServeRun) -> int:
+    from hashbert.serving.server import serve
+
+    serve(run.bundle, run.serve)
+    return 0
+
+
+def index_build_command(run: b.IndexBuildRun) -> int:
+    from hashbert.serving.bundle import build_bundle
+
+    manifest = build_bundle(
+        run.model, run.responses, run.output.out, float_vectors=run.float_vectors, chunk_size=run.chunk_size,
+        progress=run.progress,
+    )
+    print(f"{manifest.pool_size} responses, {manifest.scoring}, {manifest.bytes_per_response:g} bytes/response"
+          f"  ->  {run.output.out}")
+    return 0
+
+
+def index_add_command(run: b.IndexAddRun) -> int:
+    from hashbert.serving.bundle import add_to_bundle
+
+    manifest = add_to_bundle(run.bundle, run.responses, chunk_size=run.chunk_size, progress=run.progress)
+    print(f"{run.bundle}: {manifest.pool_size} responses (revision {manifest.revision})")
+    return 0
+
+
+def index_info_command(run: b.IndexInfoRun) -> int:
+    import json
+
+    from hashbert.config import config_to_dict
+    from hashbert.serving.bundle import read_manifest
+
+    print(json.dumps(config_to_dict(read_manifest(run.bundle)), indent=2, sort_keys=True))
+    return 0
+
+
+def search_command(run: b.SearchRun) -> int:
+    from hashbert.serving.chat import format_selection
+    from hashbert.serving.retriever import Retriever
+
+    how = run.retrieval
+    retriever = Retriever.load(run.bundle, how.threads or None, how.rerank_candidates)
+    print(format_selection(retriever.select(run.turns, how.k)))
+    return 0
+
+
+def chat_command(run: b.ChatRun) -> int:
+    from hashbert.serving.chat import run_chat
+    from hashbert.serving.retriever import Retriever
+
+    how = run.retrieval
+    retriever = Retriever.load(run.bundle, how.threads or None, how.rerank_candidates)
+    lines = (line.rstrip("\n") for line in sys.stdin)
+    return run_chat(retriever, lines, lambda text: print(text, flush=True), how.k)
+
+
 def encode_command(run: r.EncodeRun) -> int:
     from hashbert.models.text_file import encode_text_file
 
@@ -194,6 +252,7 @@ class Command(NamedTuple):
     run: type
     func: Callable[[Any], int]
     writes: Callable[[Any], list[tuple[str, str | None]]] = lambda run: []
+    out_kind: str = ""  # --out is itself an artefact of this kind (a bundle), claimed in its parent
 
     @property
     def help(self) -> str:
@@ -214,6 +273,7 @@ GROUPS = {
     ("data", "prepare"): "write a corpus in the response-selection format",
     ("train",): "train models",
     ("evaluate",): "evaluate models",
+    ("index",): "build, extend and describe deployable index bundles",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -232,6 +292,12 @@ COMMANDS: tuple[Command, ...] = (
     Command(("evaluate", "fullrank"), r.EvaluateFullRankRun, evaluate_fullrank_command),
     Command(("evaluate", "hashing"), r.EvaluateHashingRun, evaluate_hashing_command),
     Command(("encode",), r.EncodeRun, encode_command),
+    Command(("index", "build"), b.IndexBuildRun, index_build_command, out_kind="bundle"),
+    Command(("index", "add"), b.IndexAddRun, index_add_command),
+    Command(("index", "info"), b.IndexInfoRun, index_info_command),
+    Command(("search",), b.SearchRun, search_command),
+    Command(("chat",), b.ChatRun, chat_command),
+    Command(("serve",), r.ServeRun, serve_command),
 )
 
 
@@ -285,7 +351,10 @@ def run_command(command: Command, run: Any) -> int:
         return command.func(run)
     from hashbert.io import claimed_output
 
-    with claimed_output(output.out, command.writes(run), output.overwrite):
+    out, writes = Path(output.out), command.writes(run)
+    if command.out_kind:  # the artefact is --out itself: claim it in its parent folder
+        out, writes = out.parent, [(out.name, command.out_kind)]
+    with claimed_output(out, writes, output.overwrite):
         return command.func(run)
 
 

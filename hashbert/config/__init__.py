@@ -37,11 +37,13 @@ from hashbert.config.hdr import (
     HdrHashTrainConfig,
     HdrInitConfig,
 )
+from hashbert.config.serving import BundleManifest
 from hashbert.config.training import DataConfig, TrainConfig, check_device
 
 __all__ = [
     "BASE_MODEL", "CROSS_POOLINGS", "HDR_AGGREGATORS", "HDR_HASH_RECIPES", "RELAX_MODES", "SIMILARITY_FORMS",
-    "BackboneConfig", "BprConfig", "Config", "CrossEncoderConfig", "DataConfig", "DualEncoderConfig", "EncoderConfig",
+    "BackboneConfig", "BprConfig", "BundleManifest", "Config",
+    "CrossEncoderConfig", "DataConfig", "DualEncoderConfig", "EncoderConfig",
     "EvalDataConfig", "FullRankSettings", "HashBertConfig", "HashConfig", "HashEncoderConfig", "HashLossConfig",
     "HdrConfig", "HdrHashConfig", "HdrHashTrainConfig", "HdrInitConfig", "LanguageModelConfig",
     "NegativeSamplingConfig", "PairInputConfig", "PostTrainConfig", "SeedTableConfig", "TrainConfig",

@@ -49,9 +49,13 @@ def option(
     return field(default=default, metadata=metadata)
 
 
-def required(help: str, *, flag: str = "") -> Any:  # noqa: A002
-    """A keyword-only field without a default: a required flag on the command line."""
-    return field(kw_only=True, metadata={"help": help, "flag": flag})
+def required(help: str, *, flag: str = "", positional: bool = False) -> Any:  # noqa: A002
+    """A keyword-only field without a default: a required flag on the command line.
+
+    With ``positional``, a positional argument instead (``hashbert index info BUNDLE``); a ``tuple[X, ...]``
+    field then takes one or more values (``hashbert search --bundle B "turn 1" "turn 2"``).
+    """
+    return field(kw_only=True, metadata={"help": help, "flag": flag, "positional": positional})
 
 
 def embedded(factory: Callable[[], Any]) -> Any:
@@ -72,7 +76,10 @@ def literal_choices(tp: Any) -> tuple | None:
 
 
 def flag_name(f: dataclasses.Field) -> str:
-    """``--max-train-pairs`` for the field ``max_train_pairs`` (or the field's own ``flag``)."""
+    """``--max-train-pairs`` for the field ``max_train_pairs`` (or the field's own ``flag``; ``BUNDLE`` for a
+    positional ``bundle``)."""
+    if f.metadata.get("positional"):
+        return f.name.upper()
     return "--" + (f.metadata.get("flag") or f.name.replace("_", "-"))
 
 
@@ -243,8 +250,17 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, defaults: A
         tp, default = hints[f.name], _field_default(f, defaults)
         if is_config_type(tp):
             add_config_arguments(parser, tp, None if default is MISSING else default)
+        elif f.metadata.get("positional"):
+            group.add_argument(f.name, **_positional_kwargs(f, tp))
         else:
             group.add_argument(flag_name(f), dest=f.name, **_argparse_kwargs(f, tp, default))
+
+
+def _positional_kwargs(f: dataclasses.Field, tp: Any) -> dict[str, Any]:
+    kwargs = {"help": f"{f.metadata.get('help', '')} (required)", "metavar": f.name.upper()}
+    if typing.get_origin(tp) is tuple:
+        return {**kwargs, "nargs": "+", "type": _tuple_item(tp)}
+    return {**kwargs, "type": tp}
 
 
 def _argparse_kwargs(f: dataclasses.Field, tp: Any, default: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from hashbert.config.evaluation import EvalDataConfig, FullRankSettings, SeedTab
 from hashbert.config.fields import Config, embedded, option, required
 from hashbert.config.hashing import BprConfig, HashConfig, HashEncoderConfig, HashLossConfig, check_n_bits
 from hashbert.config.hdr import HdrConfig, HdrHashTrainConfig, HdrInitConfig
+from hashbert.config.serving import ServeConfig
 from hashbert.config.training import DataConfig, TrainConfig
 
 _OUT_HELP = "output directory (the command's description says what it holds)"
@@ -316,3 +317,19 @@ class EncodeRun(Config):
     side: Literal["response", "context"] = option("response", "which tower encodes")
     batch_size: int = option(128, "encoding batch size", minimum=1)
     progress: bool = option(True, "show a progress bar")
+
+
+@dataclass(frozen=True)
+class ServeRun(Config):
+    """Serve a bundle over HTTP: search, sessions, metrics and a demo page.
+
+    A FastAPI app under uvicorn. POST /v1/search ranks the pool for a whole context; POST /v1/sessions starts a
+    conversation whose turns (POST /v1/sessions/{id}/turns) are committed to --sessions-db with their cached
+    HDR states before the reply, so a turn encodes one utterance and sessions survive restarts. Concurrent
+    requests are encoded together (--batch-window-ms, --max-batch). GET /v1/info, /healthz, /readyz (503 until
+    the model is loaded), /metrics (Prometheus), /openapi.json; the demo page is at /. With --api-key-file, /v1
+    and /metrics need the header X-API-Key. Several --workers share the sessions database; each loads the model.
+    """
+
+    bundle: str = required("bundle directory ('hashbert index build' writes one)")
+    serve: ServeConfig = embedded(ServeConfig)

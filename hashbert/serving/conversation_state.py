@@ -1,0 +1,136 @@
+"""A conversation for the retriever: its (text, speaker) turns and, for HDR models, each turn's cached state.
+
+An HDR model encodes each utterance on its own, so ``Conversation.add`` runs the utterance encoder on the
+newest utterance only (an ``HdrCache``) and returns that turn's state as bytes: a safetensors blob of the
+turn's slot vectors ``slots`` (k, H) float32 and ``slot_mask`` (k,) uint8, with the HDR model's fingerprint in
+its metadata (no pickles). A conversation rebuilt from stored states (``Conversation.restore``) encodes
+nothing and selects exactly what the live one selects. Other models (DR-BERT, Hash-BERT) re-encode the whole
+history at each selection, so their states are empty (``b""``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hashbert.serving.retriever import Retriever
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT = "1"
+
+
+def encode_turn_state(turn, fingerprint: str | None) -> bytes:
+    """A ``CachedTurn``'s slot vectors and mask -> safetensors bytes (metadata: format, model fingerprint)."""
+    import torch
+    from safetensors.torch import save
+
+    tensors = {"slots": turn.slots.float().cpu().contiguous(), "slot_mask": turn.slot_mask.to(torch.uint8).cpu()}
+    return save(tensors, metadata={"format": STATE_FORMAT, "model": fingerprint or ""})
+
+
+def decode_turn_state(state: bytes, fingerprint: str | None, slots: int, dim: int):
+    """Inverse of ``encode_turn_state``: ``(slots (k, H) float32, slot_mask (k,) bool)`` as torch tensors.
+
+    Raises:
+        ValueError: not such a blob, another format, other shapes, or a state made by other HDR weights.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        tensors = load(bytes(state))
+        size = int.from_bytes(state[:8], "little")  # safetensors: u64 header size, then the JSON header
+        metadata = json.loads(bytes(state[8 : 8 + size])).get("__metadata__") or {}
+    except (SafetensorError, ValueError, TypeError) as err:
+        raise ValueError(f"not a cached turn state ({err})") from err
+    if metadata.get("format") != STATE_FORMAT or set(tensors) != {"slots", "slot_mask"}:
+        raise ValueError(f"not a cached turn state of format {STATE_FORMAT} (metadata {metadata})")
+    saved = metadata.get("model")
+    if saved and fingerprint and saved != fingerprint:
+        raise ValueError(f"the turn state was made by other HDR weights (fingerprint {saved[:12]})")
+    if tensors["slots"].shape != (slots, dim) or tensors["slot_mask"].shape != (slots,):
+        raise ValueError(f"turn state shapes {tuple(tensors['slots'].shape)} do not fit this model ({slots}, {dim})")
+    return tensors["slots"].float(), tensors["slot_mask"].bool()
+
+
+class Conversation:
+    """One dialogue's turns for ``retriever``; speakers are 0 (user) and 1 (bot).
+
+    Attributes:
+        turns: ``(text, speaker, state)`` per turn, oldest first (what ``restore`` takes back).
+        cache: the ``HdrCache`` of an HDR model, else None.
+    """
+
+    def __init__(self, retriever: Retriever) -> None:
+        self.retriever = retriever
+        self.turns: list[tuple[str, int, bytes]] = []
+        self.cache = None
+        if retriever.is_hdr:
+            from hashbert.models.hdr.cache import HdrCache
+
+            self.cache = HdrCache(retriever.towers.encoder)
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    @property
+    def context(self) -> tuple[str, ...]:
+        """The utterances, oldest first."""
+        return tuple(text for text, _, _ in self.turns)
+
+    def add(self, utterance: str, speaker: int) -> bytes:
+        """Append a turn; for HDR encode it (only it) and return its cached state, else return ``b""``."""
+        if not isinstance(utterance, str) or not utterance.strip():
+            raise ValueError(f"an utterance must be a non-empty string, got {utterance!r}")
+        if speaker not in (0, 1):
+            raise ValueError(f"speaker must be 0 or 1, got {speaker!r}")
+        state = b""
+        if self.cache is not None:
+            self.cache.append(utterance, speaker)
+            state = encode_turn_state(self.cache.turns[-1], self.cache.model.fingerprint)
+        self.turns.append((utterance, speaker, state))
+        return state
+
+    def context_vector(self) -> np.ndarray:
+        """HDR: (H,) float32, the aggregator over the cached turns (nothing is encoded)."""
+        if self.cache is None:
+            raise ValueError("only HDR conversations have a cached context vector")
+        return self.cache.context_vectors()
+
+    def reset(self) -> None:
+        """Forget every turn."""
+        self.turns.clear()
+        if self.cache is not None:
+            self.cache = type(self.cache)(self.cache.model, self.cache.max_turns)
+
+    @classmethod
+    def restore(cls, retriever: Retriever, turns: Sequence[tuple[str, int, bytes]]) -> Conversation:
+        """Rebuild a conversation from ``(text, speaker, state)`` turns without encoding anything.
+
+        Raises:
+            ValueError: an HDR turn (among the newest the model keeps) without a valid state.
+        """
+        from hashbert.models.hdr.cache import CachedTurn
+
+        conversation = cls(retriever)
+        cache = conversation.cache
+        keep_from = len(turns) - cache.max_turns if cache is not None else len(turns)
+        for i, (text, speaker, state) in enumerate(turns):
+            conversation.turns.append((text, int(speaker), bytes(state)))
+            if cache is None or i < keep_from:
+                continue
+            model = cache.model
+            try:
+                slots, mask = decode_turn_state(state, model.fingerprint, model.config.slots, model.dim)
+            except ValueError as err:
+                raise ValueError(f"turn {i}: {err}") from err
+            cache.turns.append(CachedTurn(text, i, int(speaker), slots.to(model.device), mask.to(model.device)))
+        if cache is not None:
+            cache.next_index = len(turns)
+        return conversation
