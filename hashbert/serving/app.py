@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -122,7 +122,8 @@ def _metrics_route(runtime: Runtime) -> APIRouter:
 
 
 def _v1_routes(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/v1", responses={code: s.ERRORS[code] for code in (401, 413, 422, 503)})
+    # 400: a body that is not UTF-8 JSON at all; 422: JSON that does not fit the model.
+    router = APIRouter(prefix="/v1", responses={code: s.ERRORS[code] for code in (400, 401, 413, 422, 503)})
     ready = Depends(_ready(runtime))
 
     @router.get("/info", response_model=s.InfoResponse, tags=["index"])

@@ -75,6 +75,10 @@ class Runtime:
 
         started = time.perf_counter()
         threads = self.settings.threads or None
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         try:
             self.retriever = await asyncio.to_thread(Retriever.load, self.bundle_dir, threads=threads)
         except Exception as err:  # the process stays up and /readyz says why

@@ -30,8 +30,11 @@ def _utterance(text: str) -> str:
     return text
 
 
+# "Something other than white space" in every regex dialect that reads the pattern (Python, Rust, ECMA-262):
+# they disagree on \x1c-\x1f and \x85, which Python's str.strip() removes.
+VISIBLE = r"[^\s\x1c-\x1f\x85]"
 Utterance = Annotated[
-    str, Field(min_length=1, max_length=MAX_UTTERANCE_CHARS, pattern=r"\S"), AfterValidator(_utterance)
+    str, Field(min_length=1, max_length=MAX_UTTERANCE_CHARS, pattern=VISIBLE), AfterValidator(_utterance)
 ]
 TopK = Annotated[int, Field(ge=1, le=MAX_K, description="how many candidates to return")]
 Role = Literal["user", "bot"]
@@ -135,4 +138,4 @@ class ErrorBody(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 415, 422, 503)}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 503)}

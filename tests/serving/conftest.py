@@ -3,6 +3,11 @@ built once per session, and its loaded retriever."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,3 +54,42 @@ def served_retriever(served_bundle):
     from hashbert.serving.retriever import Retriever
 
     return Retriever.load(served_bundle, threads=1)
+
+
+@contextmanager
+def running_server(app) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+@pytest.fixture()
+def serve_app(served_bundle, served_retriever, tmp_path):
+    """``serve_app(**settings) -> base URL`` of a live app on the shared retriever (sessions in tmp_path)."""
+    from hashbert.config.serving import ServeConfig
+    from hashbert.serving.app import create_app
+
+    with ExitStack() as stack:
+
+        def serve(**settings) -> str:
+            settings.setdefault("sessions_db", str(tmp_path / "sessions.sqlite"))
+            app = create_app(served_bundle, ServeConfig(**settings), retriever=served_retriever)
+            return stack.enter_context(running_server(app))
+
+        yield serve

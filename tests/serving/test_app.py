@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from hashbert.config.serving import ServeConfig
 from hashbert.serving.app import create_app
 
+ROLES = ["user", "bot", "user"]
 CONTEXT = ["hi there, how are you doing today?", "pretty good, just got back from a run", "nice! how far?"]
 
 
@@ -63,7 +64,7 @@ def test_session_turns_are_stored_in_order_and_select_like_a_live_conversation(c
     assert created.status_code == 201 and created.json()["turns"] == []
     sid = created.json()["id"]
     conversation = served_retriever.new_conversation()
-    for index, (text, role) in enumerate(zip(CONTEXT, ["user", "bot", "user"], strict=True)):
+    for index, (text, role) in enumerate(zip(CONTEXT, ROLES, strict=True)):
         response = client.post(f"/v1/sessions/{sid}/turns", json={"text": text, "role": role, "k": 7})
         assert response.status_code == 200, response.text
         body = response.json()
@@ -73,9 +74,9 @@ def test_session_turns_are_stored_in_order_and_select_like_a_live_conversation(c
         assert _ids(body["candidates"]) == [candidate.id for candidate in expected.candidates]
         assert body["candidates"][0]["score"] == pytest.approx(expected.candidates[0].score, abs=1e-4)
     stored = client.get(f"/v1/sessions/{sid}").json()
-    assert stored == {"id": sid, "turns": [
-        {"index": i, "role": role, "text": text} for i, (text, role) in enumerate(zip(CONTEXT, ["user", "bot", "user"]))
-    ]}
+    pairs = enumerate(zip(CONTEXT, ROLES, strict=True))
+    turns = [{"index": i, "role": role, "text": text} for i, (text, role) in pairs]
+    assert stored == {"id": sid, "turns": turns}
     assert client.delete(f"/v1/sessions/{sid}").status_code == 204
     assert client.get(f"/v1/sessions/{sid}").status_code == 404
 
@@ -109,7 +110,7 @@ def test_readyz_is_503_until_the_model_loads_and_says_why_it_did_not(tmp_path):
         for _ in range(200):
             if client.app.state.runtime.load_error:
                 break
-            asyncio.run(asyncio.sleep(0.01))
+            time.sleep(0.01)
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "failed to load" in ready.json()["detail"]
@@ -120,14 +121,10 @@ def test_concurrent_searches_are_encoded_together_and_answered_separately(make_c
     client = make_client(batch_window_ms=200, max_batch=8)
     contexts = [[f"do you like {thing}?"] for thing in ("cats", "dogs", "pizza", "running", "rain", "music")]
 
-    async def ask_all():
-        transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            return await asyncio.gather(*[
-                http.post("/v1/search", json={"turns": turns, "k": 3 + i}) for i, turns in enumerate(contexts)
-            ])
-
-    responses = asyncio.run(ask_all())
+    with ThreadPoolExecutor(len(contexts)) as pool:  # the TestClient's portal takes requests from any thread
+        responses = list(pool.map(
+            lambda i: client.post("/v1/search", json={"turns": contexts[i], "k": 3 + i}), range(len(contexts))
+        ))
     assert max(client.app.state.runtime.batcher.batch_sizes) > 1
     for i, (turns, response) in enumerate(zip(contexts, responses, strict=True)):
         expected = served_retriever.select(turns, 3 + i)
