@@ -259,6 +259,11 @@ class Command(NamedTuple):
         """The run config's first docstring line, without its full stop."""
         return inspect.cleandoc(self.run.__doc__ or "").partition("\n")[0].rstrip(".")
 
+    @property
+    def description(self) -> str:
+        """The run config's docstring after its first line (the command's story), else the one-line help."""
+        return inspect.cleandoc(self.run.__doc__ or "").partition("\n")[2].strip() or self.help
+
 
 def _model(kind: str) -> Callable[[Any], list[tuple[str, str | None]]]:
     return lambda run: [("model", kind)]
@@ -313,12 +318,6 @@ def _subparsers(parser: argparse.ArgumentParser, depth: int) -> argparse._SubPar
     return parser.add_subparsers(dest=f"command_{depth}", metavar="COMMAND", required=True, parser_class=_Parser)
 
 
-def _description(command: Command) -> str:
-    """The run config's docstring after its first line (the command's story), else the one-line help."""
-    body = inspect.cleandoc(command.run.__doc__ or "").partition("\n")[2].strip()
-    return body or command.help
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``hashbert`` parser: one subcommand per ``COMMANDS`` entry, flags generated from its run config."""
     parser = _Parser(
@@ -334,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                 group = nodes[prefix[:-1]].add_parser(prefix[-1], help=GROUPS[prefix], description=GROUPS[prefix])
                 nodes[prefix] = _subparsers(group, depth)
         sub = nodes[command.path[:-1]].add_parser(
-            command.path[-1], help=command.help, description=_description(command),
+            command.path[-1], help=command.help, description=command.description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

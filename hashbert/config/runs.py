@@ -299,7 +299,7 @@ class EvaluateHashingRun(Config):
 
     data: EvalDataConfig
     dual_encoder: str = required("the trained DR-BERT (float row; vectors for LSH, sign, ITQ and the heads)")
-    output: OutputConfig = required("")
+    output: OutputConfig = required("where hashing.csv, hashing.json, hashing.md and hashing.png go")
     model: tuple[str, ...] = option((), "a saved hash_bert/itq model directory; repeat", repeat=True)
     name: tuple[str, ...] = option((), "row name for each --model, in order", repeat=True)
     bits: tuple[int, ...] = option((128, 256, 512, 1024, 2048, 4096), "LSH code lengths")
