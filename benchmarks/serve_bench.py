@@ -196,18 +196,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="sessions per bundle for the per-turn table")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2, help="the server's torch and faiss threads")
+    parser.add_argument("--bundles", nargs="+", default=["HDR", "DR-BERT"], help="which load tables to run")
+    parser.add_argument("--skip-per-turn", action="store_true", help="only the load tables")
     args = parser.parse_args(argv)
     if args.make_bundles:
         make_bundles(args.make_bundles, args.pool, args.pool_size)
         return 0
     texts = utterances(args.dialogues, 2000)
-    print("| bundle | sessions | turns | turns/s | p50 ms | p99 ms | errors | RSS before -> after MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| bundle | sessions | turns | turns/s | x 1 session | p50 ms | p99 ms | errors | RSS before -> after MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, bundle in (("HDR", args.hdr_bundle), ("DR-BERT", args.dr_bundle)):
-        for row in load_table(bundle, texts, args, soak=name == "HDR"):
+        if name not in args.bundles:
+            continue
+        rows = load_table(bundle, texts, args, soak=name == "HDR")
+        for row in rows:
             rss = f"{row['rss before MB']:.0f} -> {row['rss after MB']:.0f}" if "rss before MB" in row else ""
-            print(f"| {name} | {row['sessions']} | {row['turns']} | {row['turns/s']:.1f} | {row['p50 ms']:.1f} | "
-                  f"{row['p99 ms']:.1f} | {row['errors']} | {rss} |")
+            print(f"| {name} | {row['sessions']} | {row['turns']} | {row['turns/s']:.1f} | "
+                  f"{row['turns/s'] / rows[0]['turns/s']:.2f} | {row['p50 ms']:.1f} | {row['p99 ms']:.1f} | "
+                  f"{row['errors']} | {rss} |", flush=True)
+    if args.skip_per_turn:
+        return 0
     hdr, dr = per_turn(args.hdr_bundle, texts, args), per_turn(args.dr_bundle, texts, args)
     print("\n| turn | HDR p50 ms | DR-BERT p50 ms | DR-BERT / HDR |\n|---|---|---|---|")
     for n in (1, 5, 10, 20):

@@ -135,7 +135,7 @@ def _v1_routes(runtime: Runtime) -> APIRouter:
     async def search(body: s.SearchRequest, rt: Runtime = ready) -> s.SearchResponse:
         """Top-k responses for a whole context (stateless: nothing is stored)."""
         start = time.perf_counter()
-        selection = await rt.batcher.select("contexts", list(body.turns), rt.clamp(body.k))
+        selection = await rt.select_contexts(list(body.turns), body.k)
         return rt.search_response(selection, start, "/v1/search")
 
     @router.post("/sessions", status_code=201, response_model=s.SessionOut, tags=["sessions"])

@@ -1,14 +1,13 @@
-"""Micro-batching: concurrent selections are collected for a few milliseconds and run as one forward pass.
+"""Micro-batching: concurrent requests are collected for a few milliseconds and run as one forward pass.
 
 One asyncio queue and one consumer task: the consumer takes the first waiting request, keeps collecting
-until ``window_ms`` has passed since it or ``max_batch`` are waiting, groups the batch by kind (stateless
-contexts or live conversations) and runs each group through ``run_batch`` on a single model thread. Each
-request's future gets its own selection, cut to its own ``k`` (the batch asks for the largest ``k``;
-the top-``k`` of a ranking is the first ``k`` of any longer top list of it). While a batch runs the next
-requests queue up, so a busy server batches more without waiting longer.
+until ``window_ms`` has passed since it or ``max_batch`` are waiting, groups the batch by kind (e.g. the
+newest utterances of live conversations, or selections) and runs each group through ``run_batch`` on a
+single model thread; each request's future gets its own result. While a batch runs the next requests
+queue up, so a busy server batches more without waiting longer.
 
-Everything that touches the model (``call``: encoding one utterance of a turn) runs on that same thread,
-so the model is never used by two threads at once.
+Everything that touches the model (``call``: anything not batched, e.g. restoring a conversation) runs on
+that same thread, so the model is never used by two threads at once.
 """
 
 from __future__ import annotations
@@ -23,32 +22,30 @@ from typing import Any, TypeVar
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-BatchFn = Callable[[str, list[Any], int], Sequence[Any]]
+BatchFn = Callable[[str, list[Any]], Sequence[Any]]
 
 
 @dataclass
 class _Request:
     kind: str
     item: Any
-    k: int
     future: asyncio.Future = field(repr=False)
 
 
 class MicroBatcher:
-    """Collect concurrent selection requests and run them in batches on one model thread.
+    """Collect concurrent requests and run them in batches on one model thread.
 
     Args:
-        run_batch: ``run_batch(kind, items, k) -> selections`` (one per item, ``k`` candidates each); it runs
-            on the model thread.
+        run_batch: ``run_batch(kind, items) -> results``, one per item, in order; a result that is an
+            ``Exception`` fails that request alone. It runs on the model thread.
         window_ms: how long the first request of a batch waits for company.
         max_batch: a batch closes as soon as this many requests are waiting.
-        cut: ``cut(selection, k)`` -> the selection with its first ``k`` candidates.
     """
 
-    def __init__(self, run_batch: BatchFn, window_ms: float, max_batch: int, cut: Callable[[Any, int], Any]):
+    def __init__(self, run_batch: BatchFn, window_ms: float, max_batch: int):
         if window_ms < 0 or max_batch < 1:
             raise ValueError(f"need window_ms >= 0 and max_batch >= 1, got {window_ms!r} and {max_batch!r}")
-        self._run_batch, self._cut = run_batch, cut
+        self._run_batch = run_batch
         self._window_s, self._max_batch = window_ms / 1000, max_batch
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashbert-model")
         self._queue: asyncio.Queue[_Request] | None = None
@@ -78,19 +75,19 @@ class MicroBatcher:
 
     # -- submitting ---------------------------------------------------------------------------------------------
 
-    async def select(self, kind: str, item: Any, k: int) -> Any:
-        """The selection for one item, computed in a batch with whatever else arrives meanwhile."""
+    async def submit(self, kind: str, item: Any) -> Any:
+        """The result for one item, computed in a batch with whatever else of its kind arrives meanwhile."""
         if self._queue is None:
             raise RuntimeError("the micro-batcher is not started")
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Request(kind, item, k, future))
+        self._queue.put_nowait(_Request(kind, item, future))
         return await future
 
-    def select_blocking(self, kind: str, item: Any, k: int) -> Any:
-        """``select`` from a worker thread (not the event loop's): blocks until the batch has run."""
+    def submit_blocking(self, kind: str, item: Any) -> Any:
+        """``submit`` from a worker thread (not the event loop's): blocks until the batch has run."""
         if self._loop is None:
             raise RuntimeError("the micro-batcher is not started")
-        return asyncio.run_coroutine_threadsafe(self.select(kind, item, k), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(self.submit(kind, item), self._loop).result()
 
     def call(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(*args)`` on the model thread (between batches) and wait for its result."""
@@ -119,14 +116,13 @@ class MicroBatcher:
                 await self._run_group([request for request in batch if request.kind == kind])
 
     async def _run_group(self, requests: list[_Request]) -> None:
-        """One forward pass for requests of one kind; every future gets its selection or the error."""
+        """One forward pass for requests of one kind; every future gets its result or the error."""
         live = [request for request in requests if not request.future.cancelled()]
         if not live:
             return
-        k = max(request.k for request in live)
         try:
-            selections = await self._loop.run_in_executor(
-                self._executor, self._run_batch, live[0].kind, [request.item for request in live], k
+            results = await self._loop.run_in_executor(
+                self._executor, self._run_batch, live[0].kind, [request.item for request in live]
             )
         except Exception as err:  # one bad batch must not stop the consumer
             logger.exception("a batch of %d %s selections failed", len(live), live[0].kind)
@@ -134,6 +130,10 @@ class MicroBatcher:
                 if not request.future.done():
                     request.future.set_exception(err)
             return
-        for request, selection in zip(live, selections, strict=True):
-            if not request.future.done():
-                request.future.set_result(self._cut(selection, request.k))
+        for request, result in zip(live, results, strict=True):
+            if request.future.done():
+                continue
+            if isinstance(result, Exception):
+                request.future.set_exception(result)
+            else:
+                request.future.set_result(result)

@@ -1,10 +1,11 @@
 """A conversation for the retriever: its (text, speaker) turns and, for HDR models, each turn's cached state.
 
 An HDR model encodes each utterance on its own, so ``Conversation.add`` runs the utterance encoder on the
-newest utterance only (an ``HdrCache``) and returns that turn's state as bytes: a safetensors blob of the
-turn's slot vectors ``slots`` (k, H) float32 and ``slot_mask`` (k,) uint8, with the HDR model's fingerprint in
-its metadata (no pickles). A conversation rebuilt from stored states (``Conversation.restore``) encodes
-nothing and selects exactly what the live one selects. Other models (DR-BERT, Hash-BERT) re-encode the whole
+newest utterance only (an ``HdrCache``; ``add_many`` does so for several conversations in one forward pass)
+and returns that turn's state as bytes: a safetensors blob of the turn's slot vectors ``slots`` (k, H)
+float32 and ``slot_mask`` (k,) uint8, with the HDR model's fingerprint in its metadata (no pickles). A
+conversation rebuilt from stored states (``Conversation.restore``) encodes nothing and selects exactly what
+the live one selects. Other models (DR-BERT, Hash-BERT) re-encode the whole
 history at each selection, so their states are empty (``b""``).
 """
 
@@ -86,16 +87,7 @@ class Conversation:
 
     def add(self, utterance: str, speaker: int) -> bytes:
         """Append a turn; for HDR encode it (only it) and return its cached state, else return ``b""``."""
-        if not isinstance(utterance, str) or not utterance.strip():
-            raise ValueError(f"an utterance must be a non-empty string, got {utterance!r}")
-        if speaker not in (0, 1):
-            raise ValueError(f"speaker must be 0 or 1, got {speaker!r}")
-        state = b""
-        if self.cache is not None:
-            self.cache.append(utterance, speaker)
-            state = encode_turn_state(self.cache.turns[-1], self.cache.model.fingerprint)
-        self.turns.append((utterance, speaker, state))
-        return state
+        return add_many([self], [utterance], [speaker])[0]
 
     def context_vector(self) -> np.ndarray:
         """HDR: (H,) float32, the aggregator over the cached turns (nothing is encoded)."""
@@ -134,3 +126,34 @@ class Conversation:
         if cache is not None:
             cache.next_index = len(turns)
         return conversation
+
+
+def check_turn(utterance: str, speaker: int) -> None:
+    """Raise ValueError unless ``utterance`` is a non-empty string and ``speaker`` is 0 or 1."""
+    if not isinstance(utterance, str) or not utterance.strip():
+        raise ValueError(f"an utterance must be a non-empty string, got {utterance!r}")
+    if speaker not in (0, 1):
+        raise ValueError(f"speaker must be 0 or 1, got {speaker!r}")
+
+
+def add_many(conversations: Sequence[Conversation], utterances: Sequence[str], speakers: Sequence[int]) -> list[bytes]:
+    """``conversations[i].add(utterances[i], speakers[i])`` for every i; HDR encodes the utterances together.
+
+    Every turn is checked before any conversation changes, so a bad one leaves them all as they were.
+    """
+    if not len(conversations) == len(utterances) == len(speakers):
+        raise ValueError(f"{len(conversations)} conversations, {len(utterances)} utterances, {len(speakers)} speakers")
+    for utterance, speaker in zip(utterances, speakers, strict=True):
+        check_turn(utterance, speaker)
+    hdr = [i for i, conversation in enumerate(conversations) if conversation.cache is not None]
+    if hdr:
+        from hashbert.models.hdr.cache import append_many
+
+        append_many([conversations[i].cache for i in hdr], [utterances[i] for i in hdr], [speakers[i] for i in hdr])
+    states = [b""] * len(conversations)
+    for i in hdr:
+        cache = conversations[i].cache
+        states[i] = encode_turn_state(cache.turns[-1], cache.model.fingerprint)
+    for conversation, utterance, speaker, state in zip(conversations, utterances, speakers, states, strict=True):
+        conversation.turns.append((utterance, speaker, state))
+    return states

@@ -85,15 +85,16 @@ class TurnTaker:
         store: the ``SessionStore``.
         cache: the ``ConversationCache`` of this process.
         on_model_thread: ``call(func, *args)`` that runs model work on the model thread.
+        add: ``add(conversation, utterance, speaker) -> state`` (micro-batched), called from this thread.
         select: ``select(conversation, k) -> Selection`` (micro-batched), called from this thread.
     """
 
     def __init__(
         self, retriever: Any, store: SessionStore, cache: ConversationCache,
-        on_model_thread: Callable[..., Any], select: Callable[[Any, int], Any],
+        on_model_thread: Callable[..., Any], add: Callable[[Any, str, int], bytes], select: Callable[[Any, int], Any],
     ) -> None:
         self.retriever, self.store, self.cache = retriever, store, cache
-        self._call, self._select = on_model_thread, select
+        self._call, self._add, self._select = on_model_thread, add, select
 
     def add_turn(self, session_id: str, role: str, speaker: int, text: str, k: int) -> TurnResult:
         """Commit the turn (its state encoded from exactly the turns before it), then select k candidates.
@@ -106,7 +107,7 @@ class TurnTaker:
                 session = self.store.get(session_id)
                 conversation = self.conversation(session)
                 start = time.perf_counter()
-                state = self._call(conversation.add, text, speaker)
+                state = self._add(conversation, text, speaker)
                 add_ms = (time.perf_counter() - start) * 1000
                 try:
                     turn = self.store.append(
@@ -139,7 +140,7 @@ class TurnTaker:
 
         def state(session: Session) -> bytes:
             built[:] = [self.conversation(session)]
-            return self._call(built[0].add, text, speaker)
+            return self._add(built[0], text, speaker)
 
         turn = self.store.append(session_id, role, speaker, text, state)
         return turn, built[0]

@@ -22,8 +22,30 @@ STAGES = ("encode", "aggregate", "search", "rerank")
 
 
 def _cut(selection: Any, k: int) -> Any:
-    """The selection with its first ``k`` candidates (a batch ran with the largest ``k`` asked)."""
+    """The selection with its first ``k`` candidates.
+
+    A batch of selections runs with the largest ``k`` asked; the top-``k`` of a ranking is the first ``k`` of
+    any longer top list of it.
+    """
     return type(selection)(candidates=list(selection.candidates[:k]), timings_ms=dict(selection.timings_ms))
+
+
+def _add_checked(items: list[tuple[Any, str, int]]) -> list[Any]:
+    """Batched ``Conversation.add``: a bad turn gets its own ``ValueError``; the others are encoded together."""
+    from hashbert.serving.conversation_state import add_many, check_turn
+
+    results: list[Any] = [None] * len(items)
+    good = []
+    for i, (_, text, speaker) in enumerate(items):
+        try:
+            check_turn(text, speaker)
+            good.append(i)
+        except ValueError as err:
+            results[i] = err
+    states = add_many(*zip(*[items[i] for i in good], strict=True)) if good else []
+    for i, state in zip(good, states, strict=True):
+        results[i] = state
+    return results
 
 
 class Runtime:
@@ -53,7 +75,7 @@ class Runtime:
         """Open the session store and start the batcher; load the model in the background if not given."""
         settings = self.settings
         self.store = SessionStore(settings.sessions_db, settings.session_ttl, settings.max_sessions)
-        self.batcher = MicroBatcher(self._run_batch, settings.batch_window_ms, settings.max_batch, _cut)
+        self.batcher = MicroBatcher(self._run_batch, settings.batch_window_ms, settings.max_batch)
         self.batcher.start()
         if self.retriever is not None:
             self._became_ready()
@@ -91,20 +113,40 @@ class Runtime:
     def _became_ready(self) -> None:
         assert self.store is not None and self.batcher is not None  # start() made them
         self.turns = TurnTaker(
-            self.retriever, self.store, self.cache, self.batcher.call,
-            lambda conversation, k: self.batcher.select_blocking("conversations", conversation, k),
+            self.retriever, self.store, self.cache, self.batcher.call, self._add_utterance,
+            lambda conversation, k: self.batcher.submit_blocking("conversations", (conversation, k)),
         )
         manifest = self.retriever.manifest
         self.metrics.index_responses.set(manifest.pool_size)
         self.metrics.index_bytes.set(manifest.bytes_per_response * manifest.pool_size)
         self.ready = True
 
-    def _run_batch(self, kind: str, items: list[Any], k: int) -> list[Any]:
-        """One forward pass for a micro-batch (on the model thread)."""
+    def _run_batch(self, kind: str, items: list[Any]) -> list[Any]:
+        """One forward pass for a micro-batch (on the model thread).
+
+        Kinds: ``adds`` (conversation, utterance, speaker) -> the turn's state; ``contexts`` (turns, k) and
+        ``conversations`` (conversation, k) -> a selection of k candidates.
+        """
         self.metrics.batch_size.observe(len(items))
+        if kind == "adds":
+            return _add_checked(items)
+        k = max(k for _, k in items)
+        things = [thing for thing, _ in items]
         if kind == "contexts":
-            return self.retriever.select_batch(items, k)
-        return self.retriever.select_conversations(items, k)
+            selections = self.retriever.select_batch(things, k)
+        else:
+            selections = self.retriever.select_conversations(things, k)
+        return [_cut(selection, k) for selection, (_, k) in zip(selections, items, strict=True)]
+
+    def _add_utterance(self, conversation: Any, text: str, speaker: int) -> bytes:
+        """Add a turn to a live conversation: HDR encodes it in a batch with other sessions' turns."""
+        if conversation.cache is None:  # nothing to encode: the history is encoded at selection
+            return conversation.add(text, speaker)
+        return self.batcher.submit_blocking("adds", (conversation, text, speaker))
+
+    async def select_contexts(self, turns: list[str], k: int) -> Any:
+        """The top-``k`` after ``turns`` (stateless), selected in a batch with concurrent requests."""
+        return await self.batcher.submit("contexts", (turns, self.clamp(k)))
 
     # -- what the routes ask --------------------------------------------------------------------------------------
 

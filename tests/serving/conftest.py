@@ -3,7 +3,10 @@ built once per session, and its loaded retriever."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -93,3 +96,54 @@ def serve_app(served_bundle, served_retriever, tmp_path):
             return stack.enter_context(running_server(app))
 
         yield serve
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(process: subprocess.Popen, url: str, log: Path, ready_in_a_row: int) -> None:
+    """Until ``/readyz`` answers 200 on ``ready_in_a_row`` fresh connections in a row (several workers: each
+    connection may reach another one); fails with the server's log if it exits or takes too long."""
+    import httpx
+
+    deadline, in_a_row = time.monotonic() + 180, 0
+    while in_a_row < ready_in_a_row:
+        if process.poll() is not None:
+            pytest.fail(f"hashbert serve exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"hashbert serve was not ready in time:\n{log.read_text(errors='replace')}")
+        try:
+            in_a_row = in_a_row + 1 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200 else 0
+        except httpx.TransportError:
+            in_a_row = 0
+        if in_a_row == 0:
+            time.sleep(0.2)
+
+
+@pytest.fixture()
+def serve_process(served_bundle):
+    """``serve_process(database, log, *flags) -> (process, base URL)``: ``hashbert serve`` of the shared bundle as
+    a real process, once ready; processes still running at the end are killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(database: Path, log: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+        port = _free_port()
+        command = [sys.executable, "-m", "hashbert.cli", "serve", "--bundle", str(served_bundle), "--port", str(port),
+                   "--sessions-db", str(database), "--threads", "1", *flags]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(process, url, log, ready_in_a_row=20 if "--workers" in flags else 1)
+        return process, url
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait(30)

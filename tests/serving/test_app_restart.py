@@ -3,13 +3,7 @@ turn is there, and the next turn's candidates equal those of an app that never d
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,33 +20,6 @@ DIALOGUES = [
 NEXT = [("that sounds exciting", "bot"), ("maybe a small one, my flat is tiny", "user")]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(bundle: Path, database: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    command = [sys.executable, "-m", "hashbert.cli", "serve", "--bundle", str(bundle), "--port", str(port),
-               "--sessions-db", str(database), "--threads", "1"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"hashbert serve exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"hashbert serve was not ready in time:\n{log.read_text(errors='replace')}")
-
-
 def _add(http, url: str, sid: str, text: str, role: str) -> dict:
     response = http.post(f"{url}/v1/sessions/{sid}/turns", json={"text": text, "role": role, "k": 10})
     assert response.status_code == 200, response.text
@@ -60,10 +27,10 @@ def _add(http, url: str, sid: str, text: str, role: str) -> dict:
 
 
 def test_sigkill_then_restart_keeps_every_acknowledged_turn_and_selects_the_same(
-    served_bundle, served_retriever, tmp_path
+    served_bundle, served_retriever, serve_process, tmp_path
 ):
     database, log = tmp_path / "sessions.sqlite", tmp_path / "serve.log"
-    process, url = _start(served_bundle, database, log)
+    process, url = serve_process(database, log)
     try:
         sids, acknowledged = [], []
         for dialogue in DIALOGUES:
@@ -75,7 +42,7 @@ def test_sigkill_then_restart_keeps_every_acknowledged_turn_and_selects_the_same
         process.send_signal(signal.SIGKILL)
         process.wait(30)
 
-    process, url = _start(served_bundle, database, log)
+    process, url = serve_process(database, log)
     try:
         for sid, turns in zip(sids, acknowledged, strict=True):
             assert httpx.get(f"{url}/v1/sessions/{sid}").json() == {"id": sid, "turns": turns}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hashbert.serving.bundle import build_bundle
+from hashbert.serving.conversation_state import add_many
 from hashbert.serving.retriever import Conversation, Retriever
 
 DIALOGUE = [
@@ -57,6 +58,25 @@ def test_hdr_add_encodes_only_the_newest_utterance(served_retriever, encoded_row
     selection = served_retriever.select_conversations([conversation], 5)[0]
     assert len(encoded_rows) == 3 and len(selection.candidates) == 5  # selecting encodes nothing
     assert selection.timings_ms["encode"] >= 0 and selection.timings_ms["aggregate"] > 0
+
+
+def test_add_many_encodes_several_conversations_at_once_like_one_by_one(served_retriever, encoded_rows):
+    one_by_one = [_talk(served_retriever, DIALOGUE[:i]) for i in (1, 2, 3)]
+    together = [_talk(served_retriever, DIALOGUE[:i]) for i in (1, 2, 3)]
+    encoded_rows.clear()
+    states = add_many(together, ["what about you?", "ok", "tell me more about the river"], [1, 0, 1])
+    assert encoded_rows == [3] and all(states)
+    for conversation, text, speaker in zip(one_by_one, ["what about you?", "ok", "tell me more about the river"],
+                                           [1, 0, 1], strict=True):
+        conversation.add(text, speaker)
+    for single, batched in zip(one_by_one, together, strict=True):
+        assert [t[:2] for t in single.turns] == [t[:2] for t in batched.turns]
+        a, b = served_retriever.select_conversations([single, batched], 5)
+        assert [c.id for c in a.candidates] == [c.id for c in b.candidates]
+    before = [list(c.turns) for c in together]
+    with pytest.raises(ValueError, match="non-empty"):
+        add_many(together[:2], ["fine", "  "], [0, 0])  # one bad turn: nothing changes
+    assert [list(c.turns) for c in together] == before
 
 
 def test_restored_conversation_selects_what_the_live_one_selects(served_retriever, encoded_rows):

@@ -1,7 +1,8 @@
 """HdrCache: one dialogue's history for HDR-BERT, updated one utterance at a time.
 
 ``append(utterance)`` runs the utterance encoder on the newest utterance only and stores its slot
-vectors; ``context_vectors()`` runs the (cheap) aggregator over what is cached. The cache keeps the
+vectors (``append_many`` does so for several dialogues' newest utterances in one forward pass);
+``context_vectors()`` runs the (cheap) aggregator over what is cached. The cache keeps the
 newest ``max_turns`` turns (the oldest is dropped), the same truncation training and ``encode_*`` use
 (``hdr.model.newest_turns``), so its output equals encoding the same history from scratch within float
 tolerance. A chatbot session outlives a process: ``save``/``load`` write and read a directory of
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,17 +85,9 @@ class HdrCache:
         """The cached utterances, oldest first."""
         return tuple(t.text for t in self.turns)
 
-    @torch.inference_mode()
     def append(self, utterance: str, speaker: int | None = None) -> None:
         """Encode ``utterance`` (and nothing else) and add it as the newest turn, dropping the oldest if full."""
-        if speaker not in (None, 0, 1):
-            raise ValueError(f"speaker must be 0, 1 or None, got {speaker!r}")
-        model = self.model
-        with eval_mode(model):
-            tokens = {k: v.to(model.device) for k, v in model.tokenize_utterances([utterance]).items()}
-            slots, mask = model.utterance_slots(**tokens)  # (1, k, H), (1, k)
-        self.turns.append(CachedTurn(utterance, self.next_index, speaker, slots[0].float(), mask[0]))
-        self.next_index += 1
+        append_many([self], [utterance], [speaker])
 
     @torch.inference_mode()
     def context_vectors(self) -> np.ndarray:
@@ -156,6 +150,33 @@ class HdrCache:
             cache.turns.append(CachedTurn(turn["text"], turn["index"], turn["speaker"], slots, mask))
         cache.next_index = state["next_index"]
         return cache
+
+
+@torch.inference_mode()
+def append_many(caches: Sequence[HdrCache], utterances: Sequence[str], speakers: Sequence[int | None]) -> None:
+    """``caches[i].append(utterances[i], speakers[i])`` for every i, encoded in one forward pass.
+
+    Concurrent conversations of a server each add one utterance per turn; encoding them together costs
+    little more than encoding one. The caches must share one model. Padding to the longest utterance
+    changes nothing but float rounding (the attention mask hides it), so each cache gets what its own
+    ``append`` would give within float tolerance.
+    """
+    if not len(caches) == len(utterances) == len(speakers):
+        raise ValueError(f"{len(caches)} caches, {len(utterances)} utterances and {len(speakers)} speakers")
+    if not caches:
+        return
+    model = caches[0].model
+    if any(cache.model is not model for cache in caches):
+        raise ValueError("append_many needs caches of one model")
+    for speaker in speakers:
+        if speaker not in (None, 0, 1):
+            raise ValueError(f"speaker must be 0, 1 or None, got {speaker!r}")
+    with eval_mode(model):
+        tokens = {k: v.to(model.device) for k, v in model.tokenize_utterances(list(utterances)).items()}
+        slots, mask = model.utterance_slots(**tokens)  # (U, k, H), (U, k)
+    for i, (cache, utterance, speaker) in enumerate(zip(caches, utterances, speakers, strict=True)):
+        cache.turns.append(CachedTurn(utterance, cache.next_index, speaker, slots[i].float(), mask[i]))
+        cache.next_index += 1
 
 
 def _saved_config(directory: Path, saved: object) -> HdrConfig:

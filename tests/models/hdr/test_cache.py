@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hashbert.io import ArtefactError
-from hashbert.models.hdr.cache import HdrCache
+from hashbert.models.hdr.cache import HdrCache, append_many
 from hashbert.models.hdr.model import HdrModel, newest_turns
 
 AGGREGATORS = ("trs", "trs-mv", "colbert", "gpt-mv")
@@ -43,6 +43,28 @@ def test_append_encodes_only_the_newest_utterance(small_hdr, dialogues, monkeypa
     cache.append("and one more turn")
     cache.context_vectors()
     assert seen == [1]
+
+
+def test_append_many_equals_one_append_per_cache_in_one_forward_pass(small_hdr, dialogues, monkeypatch):
+    model = small_hdr("trs-mv")
+    alone, together = [HdrCache(model) for _ in dialogues[:3]], [HdrCache(model) for _ in dialogues[:3]]
+    seen = []
+    original = model.utterance_slots
+    monkeypatch.setattr(model, "utterance_slots", lambda **tokens: seen.append(len(tokens["input_ids"]))
+                        or original(**tokens))
+    for turn in range(3):  # utterances of different lengths: the batch pads them
+        utterances = [dialogue[turn] for dialogue in dialogues[:3]]
+        for cache, utterance in zip(alone, utterances, strict=True):
+            cache.append(utterance, speaker=turn % 2)
+        append_many(together, utterances, [turn % 2] * 3)
+    assert seen == [1, 1, 1, 3] * 3
+    for one, many in zip(alone, together, strict=True):
+        assert one.texts == many.texts and [t.speaker for t in one.turns] == [t.speaker for t in many.turns]
+        np.testing.assert_allclose(many.context_vectors(), one.context_vectors(), atol=2e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="speaker"):
+        append_many(together[:1], ["hi"], [2])
+    with pytest.raises(ValueError, match="one model"):
+        append_many([HdrCache(model), HdrCache(small_hdr("trs"))], ["a", "b"], [0, 1])
 
 
 def test_cache_bound_drops_oldest_like_training(small_hdr, dialogues):
