@@ -104,15 +104,12 @@ class TurnTaker:
         """
         with self.store.session_lock(session_id):
             for _ in range(MAX_CONFLICT_RETRIES):
-                session = self.store.get(session_id)
-                conversation = self.conversation(session)
+                conversation, n_turns = self.live_conversation(session_id)
                 start = time.perf_counter()
                 state = self._add(conversation, text, speaker)
                 add_ms = (time.perf_counter() - start) * 1000
                 try:
-                    turn = self.store.append(
-                        session_id, role, speaker, text, state, expected_index=len(session.turns)
-                    )
+                    turn = self.store.append(session_id, role, speaker, text, state, expected_index=n_turns)
                     break
                 except SessionConflict:
                     logger.debug("session %s: another worker appended first; redoing the turn", session_id)
@@ -124,11 +121,21 @@ class TurnTaker:
             self.cache.put(session_id, turn.index + 1, conversation)
         return TurnResult(turn, selection, add_ms)
 
-    def conversation(self, session: Session) -> Any:
-        """The live conversation after every turn of ``session``: from the cache, else restored from states."""
-        conversation = self.cache.take(session.id, len(session.turns))
+    def live_conversation(self, session_id: str) -> tuple[Any, int]:
+        """The live conversation after every stored turn of the session, and their number.
+
+        The cache is asked with the stored turn count (one read, no states loaded); only a miss loads the
+        session's turns and states and restores the conversation from them.
+        """
+        n_turns = self.store.next_turn(session_id)
+        conversation = self.cache.take(session_id, n_turns)
         if conversation is not None:
-            return conversation
+            return conversation, n_turns
+        session = self.store.get(session_id)
+        return self.restored(session), len(session.turns)
+
+    def restored(self, session: Session) -> Any:
+        """The conversation of ``session``'s turns, rebuilt from their stored states (nothing encoded)."""
         from hashbert.serving.retriever import Conversation
 
         turns = [(turn.text, turn.speaker, turn.state) for turn in session.turns]
@@ -139,7 +146,8 @@ class TurnTaker:
         built: list[Any] = []
 
         def state(session: Session) -> bytes:
-            built[:] = [self.conversation(session)]
+            cached = self.cache.take(session.id, len(session.turns))
+            built[:] = [cached if cached is not None else self.restored(session)]
             return self._add(built[0], text, speaker)
 
         turn = self.store.append(session_id, role, speaker, text, state)

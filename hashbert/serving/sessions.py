@@ -5,7 +5,8 @@ per session without gaps; a turn's ``state`` is opaque bytes (an HDR model's cac
 
 Durability: WAL mode with ``synchronous=FULL`` fsyncs every transaction before ``COMMIT`` returns, and every
 public write commits before it returns: a turn that ``append`` returned (so the service acknowledged it)
-survives ``kill -9`` and, as far as SQLite and the disk promise, power loss.
+survives ``kill -9`` and, as far as SQLite and the disk promise, power loss. Appends of concurrent threads
+share transactions (``GroupCommit``): one fsync makes a whole round of them durable.
 
 Locking protocol:
 
@@ -14,7 +15,7 @@ Locking protocol:
   and update happen under one lock held across threads *and* processes; concurrent appends to a session get
   consecutive indexes, none is lost and none interleaves. Writers of other processes wait in SQLite's busy
   handler (``busy_timeout_s``); writers of this process queue on a ``threading.Lock`` instead of polling.
-  Readers (``count``, ``stats``) never block in WAL mode.
+  Readers (``next_turn``, ``count``, ``stats``) never block in WAL mode.
 * ``append(..., state=callable)`` calls ``state(session)`` *inside* that transaction with the session as
   committed so far, so the new turn's state is computed from exactly the previous turns. The callable holds
   the database write lock (every writer of every worker waits): keep it short; it must not use the store.
@@ -49,28 +50,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hashbert.serving.group_commit import GroupCommit
+from hashbert.serving.session_schema import EVICT_LEAST_RECENT, SCHEMA_VERSION, create_or_check_schema
+
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-KIND = "hashbert-sessions"
 ROLES = ("user", "bot")
-
-_SCHEMA = (
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE sessions (id TEXT PRIMARY KEY, created REAL NOT NULL, last_used REAL NOT NULL, "
-    "next_turn INTEGER NOT NULL DEFAULT 0)",
-    "CREATE INDEX sessions_last_used ON sessions (last_used)",
-    "CREATE TABLE turns (session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE, "
-    "turn_index INTEGER NOT NULL, role TEXT NOT NULL CHECK (role IN ('user', 'bot')), "
-    "speaker INTEGER NOT NULL, text TEXT NOT NULL, state BLOB NOT NULL, created REAL NOT NULL, "
-    "PRIMARY KEY (session_id, turn_index))",
-)
-# Deletes the least recently used sessions so that one more stays within the cap (?).
-_EVICT_LEAST_RECENT = (
-    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY last_used, created, id "
-    "LIMIT max(0, (SELECT COUNT(*) FROM sessions) - ? + 1))"
-)
-
+__all__ = ["ROLES", "SCHEMA_VERSION", "Session", "SessionConflict", "SessionStore", "Turn", "UnknownSession"]
 
 class UnknownSession(KeyError):
     """No live session has this id: it never existed, was deleted, evicted or has expired."""
@@ -147,6 +133,7 @@ class SessionStore:
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self._commits = GroupCommit(self._append_round)  # appends of concurrent threads share one fsync
         self._connections: list[tuple[int, sqlite3.Connection]] = []
         self._session_locks: dict[str, list] = {}  # id -> [Lock, number of holders and waiters]
         self._guard = threading.Lock()  # of the two above
@@ -158,7 +145,7 @@ class SessionStore:
         with self._write() as conn:
             now = self._clock()
             removed = self._delete_expired(conn, now)
-            removed += conn.execute(_EVICT_LEAST_RECENT, (self.max_sessions,)).rowcount
+            removed += conn.execute(EVICT_LEAST_RECENT, (self.max_sessions,)).rowcount
             conn.execute(
                 "INSERT INTO sessions (id, created, last_used, next_turn) VALUES (?, ?, ?, 0)",
                 (session_id, now, now),
@@ -202,10 +189,27 @@ class SessionStore:
             SessionConflict: ``expected_index`` is not the session's next index.
             ValueError: a bad role, speaker, text or state (or a callable's result that is not bytes).
         """
-        turn = self._append_locked(session_id, Turn(-1, role, speaker, text, b""), state, expected_index)
+        draft = Turn(-1, role, speaker, text, b"")
+        if callable(state):
+            turn = self._append_locked(session_id, draft, state, expected_index)
+        else:
+            turn = self._commits.submit((session_id, draft, _as_bytes(state, "state"), expected_index))
         if turn is None:
             raise UnknownSession(session_id)
         return turn
+
+    def next_turn(self, session_id: str) -> int:
+        """The index the session's next turn gets (a read: no transaction, nothing touched).
+
+        Raises:
+            UnknownSession: no such session, or it has expired.
+        """
+        row = self._connection().execute(
+            "SELECT last_used, next_turn FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None or row[0] <= self._cutoff(self._clock()):
+            raise UnknownSession(session_id)
+        return row[1]
 
     def delete(self, session_id: str) -> bool:
         """Delete a session and its turns; True if it was live (an expired one is deleted but gives False)."""
@@ -267,22 +271,39 @@ class SessionStore:
         self.close()
 
     def _append_locked(self, session_id: str, draft: Turn, state: StateArg, expected: int | None) -> Turn | None:
-        """``append``'s transaction: ``draft`` stored with its index and state; None for an unknown session."""
+        """``append``'s transaction of its own (a callable state runs inside it)."""
+        with self._write() as conn:
+            return self._insert(conn, self._clock(), session_id, draft, state, expected)
+
+    def _append_round(self, appends: list[tuple[str, Turn, bytes, int | None]]) -> list[Turn | None | Exception]:
+        """One transaction for a group commit's appends; a conflict fails its own append only."""
+        results: list[Turn | None | Exception] = []
         with self._write() as conn:
             now = self._clock()
-            session = self._load(conn, session_id, now) if callable(state) else None
-            index = len(session.turns) if session else self._live_next_index(conn, session_id, now)
-            if index is None:
-                return None
-            if expected is not None and expected != index:
-                raise SessionConflict(f"session {session_id}: expected next turn {expected}, it is {index}")
-            turn = replace(draft, index=index, state=_as_bytes(state(session) if session else state, "state"))
-            conn.execute(
-                "INSERT INTO turns (session_id, turn_index, role, speaker, text, state, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session_id, index, turn.role, turn.speaker, turn.text, turn.state, now),
-            )
-            conn.execute("UPDATE sessions SET next_turn = ?, last_used = ? WHERE id = ?", (index + 1, now, session_id))
+            for session_id, draft, state, expected in appends:
+                try:
+                    results.append(self._insert(conn, now, session_id, draft, state, expected))
+                except (SessionConflict, ValueError) as err:  # raised before this append wrote anything
+                    results.append(err)
+        return results
+
+    def _insert(
+        self, conn: sqlite3.Connection, now: float, session_id: str, draft: Turn, state: StateArg, expected: int | None
+    ) -> Turn | None:
+        """``draft`` stored at the session's next index with its state; None for an unknown session."""
+        session = self._load(conn, session_id, now) if callable(state) else None
+        index = len(session.turns) if session else self._live_next_index(conn, session_id, now)
+        if index is None:
+            return None
+        if expected is not None and expected != index:
+            raise SessionConflict(f"session {session_id}: expected next turn {expected}, it is {index}")
+        turn = replace(draft, index=index, state=_as_bytes(state(session) if session else state, "state"))
+        conn.execute(
+            "INSERT INTO turns (session_id, turn_index, role, speaker, text, state, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, index, turn.role, turn.speaker, turn.text, turn.state, now),
+        )
+        conn.execute("UPDATE sessions SET next_turn = ?, last_used = ? WHERE id = ?", (index + 1, now, session_id))
         return turn
 
     def _live_next_index(self, conn: sqlite3.Connection, session_id: str, now: float) -> int | None:
@@ -357,7 +378,7 @@ class SessionStore:
             if mode.lower() != "wal":
                 raise ValueError(f"{self.path}: a session database needs a file that supports WAL, got {mode}")
             with self._write() as conn:
-                self._create_or_check_schema(conn)
+                create_or_check_schema(conn, self.path)
         except sqlite3.OperationalError:
             raise  # locked, unreadable, missing directory: not a statement about the file's contents
         except (sqlite3.DatabaseError, ValueError) as exc:
@@ -365,29 +386,6 @@ class SessionStore:
             if isinstance(exc, ValueError):
                 raise
             raise ValueError(f"{self.path}: not a hashbert session database ({exc})") from exc
-
-    def _create_or_check_schema(self, conn: sqlite3.Connection) -> None:
-        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables:
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [("kind", KIND), ("schema_version", str(SCHEMA_VERSION))],
-            )
-            logger.info("created session database %s (schema version %d)", self.path, SCHEMA_VERSION)
-            return
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
-        if meta.get("kind") != KIND:
-            raise ValueError(f"{self.path}: not a hashbert session database (tables: {', '.join(sorted(tables))})")
-        version = meta.get("schema_version", "")
-        if not version.isdigit() or int(version) < 1:
-            raise ValueError(f"{self.path}: not a hashbert session database (schema version {version!r})")
-        if int(version) > SCHEMA_VERSION:
-            raise ValueError(
-                f"{self.path}: session database schema version {version} is newer than this hashbert "
-                f"supports (schema version {SCHEMA_VERSION}); upgrade hashbert"
-            )
 
 
 def _as_bytes(value: object, name: str) -> bytes:

@@ -196,6 +196,63 @@ def test_processes_appending_to_one_session_lose_nothing_and_keep_order(tmp_path
     assert all(turn.state == f"{turn.index}|{turn.text}".encode() for turn in turns)
 
 
+def test_concurrent_byte_appends_share_commits_and_each_is_durable_and_ordered(tmp_path, store):
+    n_threads, count = 12, 15
+    sessions = [store.create() for _ in range(3)]
+    start = threading.Barrier(n_threads)
+    errors = []
+
+    def writer(number: int) -> None:
+        try:
+            start.wait()
+            for k in range(count):
+                store.append(sessions[number % 3], "user", 0, f"w{number}:{k}", f"{number}/{k}".encode())
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert max(store._commits.round_sizes) > 1  # some appends shared one transaction (one fsync)
+    with SessionStore(tmp_path / "sessions.db") as other:  # another connection sees every acknowledged turn
+        for number, session_id in enumerate(sessions):
+            turns = other.get(session_id).turns
+            writers = [f"w{i}" for i in range(number, n_threads, 3)]
+            _check_per_writer_order(turns, writers, count)
+            assert all(turn.state == turn.text.replace("w", "").replace(":", "/").encode() for turn in turns)
+            assert other.next_turn(session_id) == len(turns)
+
+
+def test_a_conflict_in_a_shared_commit_fails_only_its_own_append(store):
+    first, second = store.create(), store.create()
+    results = store._append_round([
+        (first, Turn(-1, "user", 0, "ok", b""), b"a", 0),
+        (second, Turn(-1, "user", 0, "stale", b""), b"b", 3),
+        ("no-such-session", Turn(-1, "user", 0, "lost", b""), b"c", None),
+        (first, Turn(-1, "bot", 1, "next", b""), b"d", 1),
+    ])
+    assert [turn.index for turn in (results[0], results[3])] == [0, 1] and results[2] is None
+    assert isinstance(results[1], SessionConflict)
+    assert [turn.text for turn in store.get(first).turns] == ["ok", "next"] and store.get(second).turns == []
+
+
+def test_next_turn_is_a_read_that_knows_expiry(tmp_path):
+    clock = FakeClock()
+    with SessionStore(tmp_path / "s.db", ttl_seconds=10, clock=clock) as store:
+        session_id = store.create()
+        store.append(session_id, "user", 0, "hi", b"")
+        clock.now += 9
+        assert store.next_turn(session_id) == 1
+        clock.now += 2  # next_turn touched nothing: the session expires 10 s after the append
+        with pytest.raises(UnknownSession):
+            store.next_turn(session_id)
+    with pytest.raises(UnknownSession):
+        store.next_turn("nope")
+
+
 def test_session_lock_with_expected_index_serialises_slow_work(store):
     session_id = store.create()
     conflicts = []
