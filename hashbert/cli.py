@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 from hashbert import __version__
 from hashbert.config import add_config_arguments, config_from_args
 from hashbert.config import bundle_runs as b
+from hashbert.config import inference as o
 from hashbert.config import runs as r
+from hashbert.training.launch import process_rank, run_on_other_rank  # environment only, no torch
 from hashbert.training.report import describe_run  # plain text, no torch
 
 EPILOG_MAIN = """\
@@ -36,7 +38,9 @@ def prepare_chitchat_command(run: r.PrepareChitchatRun) -> int:
     from hashbert.data import prepare_chitchat
 
     out = run.output.out
-    meta = prepare_chitchat(out, run.seed, run.contexts_per_dialogue, run.max_dialogues or None, show_progress=True)
+    meta = prepare_chitchat(
+        out, run.seed, run.contexts_per_dialogue, run.max_dialogues or None, True, negatives=run.negatives
+    )
     for split, stats in meta["splits"].items():
         print(f"{split:>5}: " + ", ".join(f"{k}={v}" for k, v in stats.items()))
     print(f"responses (full-rank pool): {meta['responses']}  ->  {out}")
@@ -46,7 +50,7 @@ def prepare_chitchat_command(run: r.PrepareChitchatRun) -> int:
 def train_dual_command(run: r.TrainDualRun) -> int:
     from hashbert.training.dual import train_dual_encoder
 
-    summary = train_dual_encoder(run.model, run.data, run.train, run.output.out)
+    summary = train_dual_encoder(run.model, run.data, run.train, run.output.out, run.negatives)
     print(describe_run(summary, "DR-BERT", Path(run.output.out) / "model"))
     return 0
 
@@ -138,7 +142,7 @@ def evaluate_rerank_command(run: r.EvaluateRerankRun) -> int:
     rows = evaluate_rerank_models(
         data.test, run.model, zero_shot=run.zero_shot, base_model=run.base_model, names=run.name,
         batch_size=data.batch_size, max_groups=data.max_groups, seed=data.seed, progress=data.progress,
-        scorings=list(run.scoring),
+        scorings=list(run.scoring), one_of_n=run.one_of_n, inference=run.inference,
     )
     columns = rerank_columns(rows)  # R10@k for the standard files, Rn@k for groups of n
     if run.files.csv:
@@ -187,7 +191,7 @@ def index_build_command(run: b.IndexBuildRun) -> int:
 
     manifest = build_bundle(
         run.model, run.responses, run.output.out, float_vectors=run.float_vectors, chunk_size=run.chunk_size,
-        progress=run.progress,
+        progress=run.progress, inference=run.inference, store=run.store,
     )
     print(f"{manifest.pool_size} responses, {manifest.scoring}, {manifest.bytes_per_response:g} bytes/response"
           f"  ->  {run.output.out}")
@@ -217,7 +221,7 @@ def search_command(run: b.SearchRun) -> int:
     from hashbert.serving.retriever import Retriever
 
     how = run.retrieval
-    retriever = Retriever.load(run.bundle, how.threads or None, how.rerank_candidates)
+    retriever = Retriever.load(run.bundle, how.threads or None, how.rerank_candidates, how.inference)
     print(format_selection(retriever.select(run.turns, how.k)))
     return 0
 
@@ -227,7 +231,7 @@ def chat_command(run: b.ChatRun) -> int:
     from hashbert.serving.retriever import Retriever
 
     how = run.retrieval
-    retriever = Retriever.load(run.bundle, how.threads or None, how.rerank_candidates)
+    retriever = Retriever.load(run.bundle, how.threads or None, how.rerank_candidates, how.inference)
     lines = (line.rstrip("\n") for line in sys.stdin)
     return run_chat(retriever, lines, lambda text: print(text, flush=True), how.k)
 
@@ -235,8 +239,15 @@ def chat_command(run: b.ChatRun) -> int:
 def encode_command(run: r.EncodeRun) -> int:
     from hashbert.models.text_file import encode_text_file
 
-    rows, dim = encode_text_file(run.model, run.input, run.out, run.side, run.batch_size, run.progress)
+    rows, dim = encode_text_file(run.model, run.input, run.out, run.side, run.batch_size, run.progress, run.inference)
     print(f"encoded {rows} {run.side}s -> {run.out} ({rows} x {dim} float32)")
+    return 0
+
+
+def export_onnx_command(run: o.ExportOnnxRun) -> int:
+    from hashbert.models.onnx import export_onnx
+
+    print(f"exported -> {export_onnx(run.model, run.quantize)}")
     return 0
 
 
@@ -279,6 +290,7 @@ GROUPS = {
     ("train",): "train models",
     ("evaluate",): "evaluate models",
     ("index",): "build, extend and describe deployable index bundles",
+    ("export",): "export models for other runtimes",
 }
 
 COMMANDS: tuple[Command, ...] = (
@@ -303,6 +315,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("search",), b.SearchRun, search_command),
     Command(("chat",), b.ChatRun, chat_command),
     Command(("serve",), r.ServeRun, serve_command),
+    Command(("export", "onnx"), o.ExportOnnxRun, export_onnx_command),
 )
 
 
@@ -344,7 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_command(command: Command, run: Any) -> int:
     """Run ``command``; one with an ``--out`` holds a lock on it and refuses, before any work, to replace what
-    hashbert did not write there (or an artefact of another kind) unless told ``--overwrite``."""
+    hashbert did not write there (or an artefact of another kind) unless told ``--overwrite``. Under torchrun
+    only rank 0 claims ``--out`` and prints."""
+    if process_rank():
+        return run_on_other_rank(command.func, run)
     output = getattr(run, "output", None)
     if output is None:
         return command.func(run)
@@ -362,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(
-            level=logging.DEBUG if args.verbose else logging.INFO,
+            level=logging.WARNING if process_rank() else logging.DEBUG if args.verbose else logging.INFO,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
         return run_command(args.command, config_from_args(args.command.run, args))

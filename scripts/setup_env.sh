@@ -16,3 +16,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -c "import hashbert, torch, faiss, transformers" # fail loudly if the install did not work
   echo "$want" > "$stamp"
 fi
+# The tests' Milvus server (the milvus package: a Milvus 2.3 standalone binary) gets an environment of its own, so
+# its pins never hold back .venv; its binaries are unpacked once (scripts/milvus_server.py).
+server_pin="milvus==2.3.5"
+if [ "$extras" = dev ] && [ "$(cat .venv-milvus/.installed 2>/dev/null)" != "$server_pin" ]; then
+  echo "installing the Milvus test server ($server_pin) into .venv-milvus ..."
+  python3 -m venv .venv-milvus
+  .venv-milvus/bin/python -m pip install --quiet "$server_pin" 2>&1 | grep -v "is ignored" || true
+  .venv-milvus/bin/python scripts/milvus_server.py --unpack
+  echo "$server_pin" > .venv-milvus/.installed
+fi

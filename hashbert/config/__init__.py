@@ -38,14 +38,14 @@ from hashbert.config.hdr import (
     HdrInitConfig,
 )
 from hashbert.config.serving import BundleManifest
-from hashbert.config.training import DataConfig, TrainConfig, check_device
+from hashbert.config.training import DataConfig, HardNegativeConfig, TrainConfig, check_device
 
 __all__ = [
     "BASE_MODEL", "CROSS_POOLINGS", "HDR_AGGREGATORS", "HDR_HASH_RECIPES", "RELAX_MODES", "SIMILARITY_FORMS",
     "BackboneConfig", "BprConfig", "BundleManifest", "Config",
     "CrossEncoderConfig", "DataConfig", "DualEncoderConfig", "EncoderConfig",
     "EvalDataConfig", "FullRankSettings", "HashBertConfig", "HashConfig", "HashEncoderConfig", "HashLossConfig",
-    "HdrConfig", "HdrHashConfig", "HdrHashTrainConfig", "HdrInitConfig", "LanguageModelConfig",
+    "HardNegativeConfig", "HdrConfig", "HdrHashConfig", "HdrHashTrainConfig", "HdrInitConfig", "LanguageModelConfig",
     "NegativeSamplingConfig", "PairInputConfig", "PostTrainConfig", "SeedTableConfig", "TrainConfig",
     "add_config_arguments", "check_device", "check_n_bits", "config_from_args", "config_from_dict", "config_to_dict",
     "option", "required",

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hashbert.config.fields import Config, embedded, option, required
+from hashbert.config.inference import InferenceConfig
 from hashbert.config.runs import OutputConfig
+from hashbert.config.serving import IndexStoreConfig
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class RetrievalConfig(Config):
     k: int = option(5, "candidates shown", minimum=1)
     rerank_candidates: int = option(1000, "hashing models: Hamming candidates re-ranked (0: Hamming order)", minimum=0)
     threads: int = option(0, "faiss search threads (0: every core)", minimum=0)
+    inference: InferenceConfig = embedded(InferenceConfig)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class IndexBuildRun(Config):
     DR-BERT or HDR model is copied inside it), index/ (binary codes of hashing models, else float vectors), with
     --float-vectors also vectors.npy (float response vectors for the re-rank), and checksums.json. Chunks of
     --chunk-size responses are saved in <out>.build: rerun the same command to resume an interrupted build.
+    With --backend milvus (hashing models) the codes and texts go to --collection on --milvus-uri instead, and
+    index/ only names them; search, chat and serve then query that server.
     """
 
     output: OutputConfig
@@ -38,6 +43,8 @@ class IndexBuildRun(Config):
     float_vectors: bool = option(False, "hashing models: also store the float response vectors for the re-rank")
     chunk_size: int = option(2048, "responses per saved chunk (what an interrupted build resumes from)", minimum=1)
     progress: bool = option(True, "show a progress bar")
+    inference: InferenceConfig = embedded(InferenceConfig)
+    store: IndexStoreConfig = embedded(IndexStoreConfig)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,10 @@ class HdrConfig(Config):
         5, "m: vectors kept per utterance (and per response for colbert): slot 0 is the pooled vector, then tokens "
         "1..m-1", minimum=1,
     )
-    layers: int = option(3, "aggregator Transformer layers", minimum=1)
+    layers: int = option(
+        3, "aggregator Transformer layers (1: the light per-turn option; the aggregator's FLOPs grow with layers)",
+        minimum=1,
+    )
     heads: int = option(12, "aggregator attention heads (must divide the encoder's hidden size)", minimum=1)
     ffn_dim: int = option(0, "aggregator feed-forward width; 0: 4 x the encoder's hidden size", minimum=0)
     dropout: float = option(0.1, "dropout in the aggregator and before the merge layer", minimum=0.0, maximum=0.999)

@@ -16,8 +16,9 @@ from hashbert.config.evaluation import EvalDataConfig, FullRankSettings, SeedTab
 from hashbert.config.fields import Config, embedded, option, required
 from hashbert.config.hashing import BprConfig, HashConfig, HashEncoderConfig, HashLossConfig, check_n_bits
 from hashbert.config.hdr import HdrConfig, HdrHashTrainConfig, HdrInitConfig
+from hashbert.config.inference import InferenceConfig
 from hashbert.config.serving import ServeConfig
-from hashbert.config.training import DataConfig, TrainConfig
+from hashbert.config.training import DataConfig, HardNegativeConfig, TrainConfig
 
 _OUT_HELP = "output directory (the command's description says what it holds)"
 
@@ -44,14 +45,20 @@ class PrepareChitchatRun(Config):
     seed: int = option(0, "split and negative-sampling seed")
     contexts_per_dialogue: int = option(5, "test/valid contexts cut from each dialogue", minimum=1)
     max_dialogues: int = option(0, "use only the first N conversations, for quick runs (0: all)", minimum=0)
+    negatives: Literal["random", "bm25"] = option(
+        "random", "bm25: also write valid_bm25.txt and test_bm25.txt, the same contexts with the 9 turns of other "
+        "conversations that BM25 ranks highest for the last 2 context turns (the last counted twice) as negatives"
+    )
 
 
 @dataclass(frozen=True)
 class TrainDualRun(Config):
-    """Train DR-BERT, the dual-encoder, with in-batch negatives.
+    """Train DR-BERT, the dual-encoder, with in-batch negatives (and optional per-context hard negatives).
 
     Fine-tune a context encoder and a response encoder so that a context's dot product with its true response
-    beats the other responses of the batch (softmax cross-entropy over in-batch negatives). Checkpoints go to
+    beats the other responses of the batch (softmax cross-entropy over in-batch negatives). --hard-negatives bm25
+    or model adds --hard-per-context negatives per context from its BM25 or model top-k over the training turns
+    (never a turn of its own conversation nor a near-copy of its response). Checkpoints go to
     --out/checkpoints: rerun the same command to resume an interrupted run exactly. The trained model is saved to
     --out/model, the run's record to --out/run.json and --out/loss.png.
     """
@@ -60,6 +67,7 @@ class TrainDualRun(Config):
     data: DataConfig
     model: DualEncoderConfig = embedded(DualEncoderConfig)
     train: TrainConfig = embedded(TrainConfig)
+    negatives: HardNegativeConfig = embedded(HardNegativeConfig)
 
 
 @dataclass(frozen=True)
@@ -263,12 +271,19 @@ class EvaluateRerankRun(Config):
         ("symmetric",), "hashing models: symmetric (Hamming), asymmetric (float context . code), or both "
         "comma-separated"
     )
+    one_of_n: int = option(
+        0, "ConveRT's 1-of-N instead of the file's candidates: each positive against N-1 other test responses "
+        "(seeded by --seed), e.g. 100 for R100@1; 0 keeps the file's candidates", minimum=0
+    )
     seeds: SeedTableConfig = embedded(SeedTableConfig)
     files: ResultFilesConfig = embedded(ResultFilesConfig)
+    inference: InferenceConfig = embedded(InferenceConfig)
 
     def validate(self) -> None:
         if not self.model and not self.zero_shot:
             raise ValueError("give at least one --model DIR, or --zero-shot")
+        if self.one_of_n == 1:
+            raise ValueError("one_of_n (--one-of-n) must be 0 (off) or >= 2, got 1")
 
 
 @dataclass(frozen=True)
@@ -317,6 +332,7 @@ class EncodeRun(Config):
     side: Literal["response", "context"] = option("response", "which tower encodes")
     batch_size: int = option(128, "encoding batch size", minimum=1)
     progress: bool = option(True, "show a progress bar")
+    inference: InferenceConfig = embedded(InferenceConfig)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from hashbert.config.fields import Config, option, required
+from hashbert.config.fields import Config, embedded, option, required
+from hashbert.config.inference import InferenceConfig
 
 BUNDLE_FORMAT_VERSION = 1
 BUNDLE_MODEL_KINDS = ("dual_encoder", "hash_bert", "hdr", "hdr_hash")
@@ -35,6 +36,9 @@ class BundleManifest(Config):
     float_vectors: bool = option(False, "vectors.npy holds the float response vectors (row i = index position i)")
     revision: int = option(1, "1 for a build, +1 for each add", minimum=1)
     format_version: int = option(BUNDLE_FORMAT_VERSION, "the bundle layout version", minimum=1)
+    index_backend: Literal["faiss", "milvus"] = option("faiss", "where the index lives (milvus: index/ names it)")
+    milvus_uri: str = option("", "milvus: the server the index lives on")
+    milvus_collection: str = option("", "milvus: the collection holding the codes")
 
     def validate(self) -> None:
         if self.format_version != BUNDLE_FORMAT_VERSION:
@@ -48,6 +52,23 @@ class BundleManifest(Config):
     def is_binary(self) -> bool:
         """Whether the index holds binary codes (else float vectors)."""
         return self.n_bits > 0
+
+
+@dataclass(frozen=True)
+class IndexStoreConfig(Config):
+    """Where ``index build`` puts a hashing model's codes: in the bundle (faiss) or in a Milvus collection."""
+
+    backend: Literal["faiss", "milvus"] = option("faiss", "faiss: index/ in the bundle; milvus: a Milvus collection")
+    milvus_uri: str = option("http://127.0.0.1:19530", "milvus: the server (a standalone server or a cluster)")
+    collection: str = option("", "milvus: the collection (created; one hashbert made before is replaced)")
+    milvus_token: str = option("", "milvus: user:password or API key (default $HASHBERT_MILVUS_TOKEN; never saved)")
+    milvus_index: Literal["BIN_FLAT", "BIN_IVF_FLAT"] = option("BIN_FLAT", "milvus: exact or inverted-file index")
+    nlist: int = option(1024, "milvus BIN_IVF_FLAT: lists per segment", minimum=1)
+    nprobe: int = option(16, "milvus BIN_IVF_FLAT: lists probed per query (saved; search reads it)", minimum=1)
+
+    def validate(self) -> None:
+        if self.backend == "milvus" and not self.collection:
+            raise ValueError("--backend milvus needs --collection NAME")
 
 
 @dataclass(frozen=True)
@@ -68,3 +89,4 @@ class ServeConfig(Config):
     max_batch: int = option(32, "most requests encoded together in one forward pass", minimum=1, maximum=1024)
     threads: int = option(0, "torch threads of each worker (0: torch's default)", minimum=0)
     conversation_cache: int = option(256, "live conversations kept in memory per worker (0: none)", minimum=0)
+    inference: InferenceConfig = embedded(InferenceConfig)

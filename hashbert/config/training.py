@@ -54,6 +54,27 @@ class TrainConfig(Config):
         check_device(self.device)
 
 
+@dataclass(frozen=True)
+class HardNegativeConfig(Config):
+    """Per-context hard negatives mixed with the in-batch ones: BM25's or the model's own top-k over the pool."""
+
+    hard_negatives: Literal["none", "bm25", "model"] = option(
+        "none", "none: in-batch only; bm25: BM25 top-k of each context over the training turns; model: the current "
+        "model's own float top-k over the pool, re-mined every --hard-refresh-every steps (ANCE-style)"
+    )
+    hard_per_context: int = option(1, "m: hard negatives added to each context's softmax per step", minimum=1)
+    hard_depth: int = option(
+        10, "each step draws a context's m negatives (seeded) from its top this many eligible pool texts", minimum=1
+    )
+    hard_refresh_every: int = option(
+        100, "model: re-encode the pool and re-mine every N steps with the current weights (0: once, at step 0)",
+        minimum=0,
+    )
+    hard_pool_size: int = option(
+        20000, "model: seeded subsample of the training turns encoded as the pool (0: all)", minimum=0
+    )
+
+
 def check_device(device: str) -> str:
     """Raise ``ValueError`` unless ``device`` is auto, cpu, cuda, cuda:N or mps; return it."""
     if not _DEVICE.fullmatch(device):

@@ -292,6 +292,16 @@ def _write_rerank_split(path: Path, dialogues: list[Dialogue], seed: int, contex
     return stats | {"contexts_with_train_negatives": borrowed}
 
 
+def _write_bm25_split(path: Path, dialogues: list[Dialogue], seed: int, contexts: int, fallback: list[str]) -> dict:
+    """Write ``valid_bm25.txt``/``test_bm25.txt`` (+ speakers): the random split's groups, BM25 negatives instead."""
+    from hashbert.data.bm25 import bm25_rerank_groups
+
+    random_groups = make_rerank_groups(dialogues, seed, contexts, fallback_negatives=fallback)
+    groups, stats = bm25_rerank_groups(random_groups, dialogues, seed, fallback=fallback)
+    _write_groups(path, groups)
+    return stats | {"lines": sum(len(g.candidates) for g in groups)}
+
+
 def _split_corpus(
     raw: dict[str, Any], source: Path, seed: int, max_dialogues: int | None
 ) -> dict[str, list[Dialogue]]:
@@ -337,6 +347,7 @@ def prepare_chitchat(
     contexts_per_dialogue: int = 5,
     max_dialogues: int | None = None,
     show_progress: bool = False,
+    negatives: str = "random",
 ) -> dict[str, Any]:
     """Write the Chit-Chat train/valid/test files, speakers sidecars, response pool and ``meta.json``.
 
@@ -351,12 +362,16 @@ def prepare_chitchat(
         contexts_per_dialogue: re-rank contexts per valid/test dialogue.
         max_dialogues: use only the first this many dialogues (tests, quick runs).
         show_progress: show a tqdm bar over the steps.
+        negatives: ``"random"``, or ``"bm25"`` to also write ``valid_bm25.txt``/``test_bm25.txt``: the same
+            contexts and positives with BM25-retrieved negatives (``hashbert.data.bm25``).
 
     Returns:
         The ``meta.json`` content: parameters, source sha256, and per split the dialogues, turns,
         contexts (train: prefix pairs before de-duplication) and lines.
     """
     _check_max_dialogues(max_dialogues)
+    if negatives not in ("random", "bm25"):
+        raise ValueError(f"negatives must be 'random' or 'bm25', got {negatives!r}")
     out, source = Path(out_dir), chitchat_path()
     raw = _read_source(source)
     parameters = {"seed": seed, "contexts_per_dialogue": contexts_per_dialogue, "max_dialogues": max_dialogues}
@@ -367,13 +382,14 @@ def prepare_chitchat(
         stats = {"train": _split_stats(splits["train"], len(train_turns) - len(splits["train"]), len(splits["train"]))}
         progress.update()
         for name in ("valid", "test"):
-            seed_for = _derive_seed(seed, name)
-            stats[name] = _write_rerank_split(
-                out / f"{name}.txt", splits[name], seed_for, contexts_per_dialogue, train_turns
-            )
+            args = (splits[name], _derive_seed(seed, name), contexts_per_dialogue, train_turns)
+            stats[name] = _write_rerank_split(out / f"{name}.txt", *args)
+            if negatives == "bm25":
+                stats[f"{name}_bm25"] = _write_bm25_split(out / f"{name}_bm25.txt", *args)
             progress.update()
         pool = response_pool(train_turns)
         write_response_pool(out / "responses.txt", pool)
+        parameters |= {"negatives": negatives} if negatives != "random" else {}  # random files: meta unchanged
         meta = _meta(source, raw, parameters, seed, stats, len(pool))
         write_json(out / "meta.json", meta)
         progress.update()

@@ -96,6 +96,40 @@ def _common_group_size(groups: Sequence) -> int:
     return n_candidates
 
 
+def one_of_n_groups(groups: Sequence, n_candidates: int, seed: int) -> list:
+    """ConveRT's 1-of-N protocol: each context's positive against ``n_candidates - 1`` other test responses.
+
+    The negatives are drawn (seeded, without replacement) from the distinct positives of the *other* groups,
+    never a text equal to this group's positive; the file's own negatives are dropped.
+
+    Args:
+        groups: ``RerankGroup``s with exactly one positive each.
+        n_candidates: N, e.g. 100 for R100@1.
+        seed: sampling seed.
+
+    Returns:
+        New groups, positive first, ``n_candidates`` candidates each.
+
+    References: Henderson et al. 2020 (ConveRT) sec. 4.2, "1-of-100 ranking accuracy".
+    """
+    from hashbert.data import RerankGroup
+
+    if any(g.n_positives != 1 for g in groups):
+        raise ValueError("the 1-of-N protocol needs exactly one positive per context")
+    positives = [next(c for c, label in zip(g.candidates, g.labels, strict=True) if label) for g in groups]
+    pool = list(dict.fromkeys(positives))
+    if len(pool) < n_candidates:
+        raise ValueError(f"1-of-{n_candidates} needs {n_candidates} distinct test responses, the file has {len(pool)}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for group, positive in zip(groups, positives, strict=True):
+        draw = rng.choice(len(pool), n_candidates, replace=False)  # one spare in case it draws the positive
+        negatives = [pool[j] for j in draw if pool[j] != positive][: n_candidates - 1]
+        labels = (1,) + (0,) * len(negatives)
+        out.append(RerankGroup(group.context, (positive, *negatives), labels, group.line_no, group.speakers))
+    return out
+
+
 def evaluate_rerank_models(
     test_path: str,
     model_dirs: Sequence[str] | None,
@@ -107,18 +141,22 @@ def evaluate_rerank_models(
     seed: int = 0,
     progress: bool = False,
     scorings: Sequence[str] = ("symmetric",),
+    one_of_n: int = 0,
+    inference=None,
 ) -> list[tuple[str, dict[str, float]]]:
     """Table rows ``(name, metrics)`` for the untrained base encoder (if ``zero_shot``) and each saved model.
 
     The zero-shot row uses the first saved model's text settings (truncation, pooling) when there is
     one, so the two rows differ only in training. Hashing models (those with a ``scoring`` attribute)
     give one row per entry of ``scorings`` (``symmetric``: Hamming; ``asymmetric``: float context . ±1
-    code), suffixed `` sym``/`` asym`` when there are several.
+    code), suffixed `` sym``/`` asym`` when there are several. ``one_of_n`` > 0 scores ConveRT's 1-of-N
+    protocol instead of the file's candidates (``one_of_n_groups``, seeded by ``seed``): R100@1 for 100.
+    ``inference`` (an ``InferenceConfig``) runs the saved models' towers on torch or ONNX Runtime.
     """
     from hashbert.config import BackboneConfig, DualEncoderConfig, EncoderConfig
     from hashbert.data import existing_speakers_path, read_rerank_groups
     from hashbert.models.dual_encoder import DualEncoder
-    from hashbert.models.registry import load_model
+    from hashbert.models.onnx.runtime import load_inference_model
 
     model_dirs = list(model_dirs or [])
     names = list(names or [])
@@ -127,13 +165,14 @@ def evaluate_rerank_models(
     # Recorded speakers (a .speakers sidecar) reach SA-BERT; every other model ignores them.
     all_groups = read_rerank_groups(test_path, speakers_path=existing_speakers_path(test_path))
     groups = seeded_subsample(all_groups, max_groups, seed)
+    groups = one_of_n_groups(groups, one_of_n, seed) if one_of_n else groups
     evaluator = RerankEvaluator(groups, batch_size=batch_size, progress=progress)
-    if evaluator.n_candidates != STANDARD_CANDIDATES:
+    if evaluator.n_candidates != STANDARD_CANDIDATES and not one_of_n:
         logger.warning(
             "%s has %d candidates per context, not %d: reporting %s, not comparable with R10@k",
             test_path, evaluator.n_candidates, STANDARD_CANDIDATES, ", ".join(evaluator.columns[: len(evaluator.ks)]),
         )
-    models = [load_model(d) for d in model_dirs]
+    models = [load_inference_model(d, inference) for d in model_dirs]
     rows = []
     if zero_shot:
         encoders = [m.config.encoder for m in models if hasattr(m.config, "encoder")]

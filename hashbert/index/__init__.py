@@ -1,4 +1,4 @@
-"""Search indexes over binary codes and float vectors (NumPy and faiss only, never torch).
+"""Search indexes over binary codes and float vectors (NumPy, faiss and the Milvus client only, never torch).
 
 Names are imported lazily so that ``hashbert.index.NumpyBinaryIndex`` works without importing faiss.
 """
@@ -17,6 +17,7 @@ _PUBLIC = {
     "FloatIndex": "hashbert.index.dense",
     "NumpyBinaryIndex": "hashbert.index.reference",
     "TwoStageSearcher": "hashbert.index.two_stage",
+    "MilvusBinaryIndex": "hashbert.index.milvus",
 }
 
 __all__ = ["load_index", *_PUBLIC]

@@ -12,6 +12,9 @@ from torch import nn
 class InBatchSoftmaxLoss(nn.Module):
     """Each context must pick its own response among all responses of the batch (plus optional hard negatives).
 
+    Hard negatives come shared by the batch, ``(N, H)``, or per context, ``(B, m, H)`` (e.g. BM25's or the
+    model's own top-k for that context, ANCE-style); both are mixed with the in-batch negatives in one softmax.
+
     Args:
         temperature: logits are ``scores / temperature``.
     """
@@ -23,15 +26,29 @@ class InBatchSoftmaxLoss(nn.Module):
         self.temperature = temperature
 
     def forward(
-        self, context_vecs: torch.Tensor, response_vecs: torch.Tensor, hard_negative_vecs: torch.Tensor | None = None
+        self,
+        context_vecs: torch.Tensor,
+        response_vecs: torch.Tensor,
+        hard_negative_vecs: torch.Tensor | None = None,
+        context_negative_vecs: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Args:
             context_vecs: (B, H); response_vecs: (B, H), row i is the positive of context i;
-            hard_negative_vecs: (N, H) extra negatives shared by every context, or None.
+            hard_negative_vecs: (N, H) extra negatives shared by every context, or None;
+            context_negative_vecs: (B, m, H) extra negatives of each context alone (row i's m are scored
+                only against context i), or None.
         Returns: scalar mean cross-entropy.
         """
         candidates = response_vecs if hard_negative_vecs is None else torch.cat([response_vecs, hard_negative_vecs])
         logits = context_vecs @ candidates.T / self.temperature  # (B, B + N)
+        if context_negative_vecs is not None:
+            if context_negative_vecs.ndim != 3 or context_negative_vecs.shape[::2] != context_vecs.shape:
+                raise ValueError(
+                    f"context_negative_vecs must be (B, m, H) = ({context_vecs.shape[0]}, m, {context_vecs.shape[1]}),"
+                    f" got {tuple(context_negative_vecs.shape)}"
+                )
+            own = torch.einsum("bh,bmh->bm", context_vecs, context_negative_vecs) / self.temperature  # (B, m)
+            logits = torch.cat([logits, own], dim=1)  # (B, B + N + m)
         targets = torch.arange(context_vecs.shape[0], device=context_vecs.device)
         return nn.functional.cross_entropy(logits, targets)
 

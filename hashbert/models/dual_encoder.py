@@ -101,15 +101,11 @@ class DualEncoder(nn.Module):
     def _encode(
         self, items: Sequence, tokenize: Callable, tower: TextEncoder, batch_size: int, progress: bool, desc: str
     ):
-        # Longest first, so batches hold texts of similar length (less padding), then restore the order.
-        order = sorted(range(len(items)), key=lambda i: -len(str(items[i])))
-        out = np.empty((len(items), self.dim), dtype=np.float32)
+        def run(tokens: dict[str, torch.Tensor]) -> np.ndarray:
+            return tower(**{k: v.to(self.device) for k, v in tokens.items()}).float().cpu().numpy()
+
         with eval_mode(self):
-            for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not progress, unit="batch"):
-                idx = order[start : start + batch_size]
-                batch = {k: v.to(self.device) for k, v in tokenize([items[i] for i in idx]).items()}
-                out[idx] = tower(**batch).float().cpu().numpy()
-        return out
+            return encode_sorted(items, tokenize, run, self.dim, batch_size, progress, desc)
 
     def encode_contexts(self, contexts: Sequence[Sequence[str]], batch_size: int = 64, progress: bool = False):
         """Contexts (each a sequence of turns) -> (N, H) float32."""
@@ -123,10 +119,31 @@ class DualEncoder(nn.Module):
 
     def rerank_scores(self, groups: Sequence, batch_size: int = 64, progress: bool = False) -> list[np.ndarray]:
         """Dot-product score of every candidate of every group (``RerankGroup``s). Each text is encoded once."""
-        contexts = list(dict.fromkeys(g.context for g in groups))
-        responses = list(dict.fromkeys(c for g in groups for c in g.candidates))
-        ctx_row = {c: i for i, c in enumerate(contexts)}
-        resp_row = {r: i for i, r in enumerate(responses)}
-        ctx_vecs = self.encode_contexts(contexts, batch_size, progress)
-        resp_vecs = self.encode_responses(responses, batch_size * 2, progress)
-        return [resp_vecs[[resp_row[c] for c in g.candidates]] @ ctx_vecs[ctx_row[g.context]] for g in groups]
+        return dot_rerank_scores(self, groups, batch_size, progress)
+
+
+def encode_sorted(
+    items: Sequence, tokenize: Callable, run: Callable, dim: int, batch_size: int, progress: bool, desc: str
+) -> np.ndarray:
+    """Encode ``items`` in batches of similar length: ``run(tokenize(batch)) -> (B, dim)`` float32, rows in order.
+
+    Longest first, so batches hold texts of similar length (less padding), then the order is restored.
+    """
+    order = sorted(range(len(items)), key=lambda i: -len(str(items[i])))
+    out = np.empty((len(items), dim), dtype=np.float32)
+    for start in tqdm(range(0, len(items), batch_size), desc=desc, disable=not progress, unit="batch"):
+        idx = order[start : start + batch_size]
+        out[idx] = run(tokenize([items[i] for i in idx]))
+    return out
+
+
+def dot_rerank_scores(model, groups: Sequence, batch_size: int = 64, progress: bool = False) -> list[np.ndarray]:
+    """Per ``RerankGroup``, the dot products of its context and candidates under ``model`` (anything with
+    ``encode_contexts`` and ``encode_responses``); each distinct text is encoded once."""
+    contexts = list(dict.fromkeys(g.context for g in groups))
+    responses = list(dict.fromkeys(c for g in groups for c in g.candidates))
+    ctx_row = {c: i for i, c in enumerate(contexts)}
+    resp_row = {r: i for i, r in enumerate(responses)}
+    ctx_vecs = model.encode_contexts(contexts, batch_size, progress)
+    resp_vecs = model.encode_responses(responses, batch_size * 2, progress)
+    return [resp_vecs[[resp_row[c] for c in g.candidates]] @ ctx_vecs[ctx_row[g.context]] for g in groups]

@@ -5,7 +5,8 @@ Layout (written with ``atomic_directory(out, kind="bundle")``, so readers see on
     manifest.json     a BundleManifest (model kind, n_bits, scoring, pool size, fingerprint, ...)
     model/            a self-contained copy of the model directory
     index/            BinaryFlatIndex of the response codes (hashing models) or FloatIndex of the response
-                      vectors (DR-BERT, HDR); ids = positions (the responses file's line order), texts stored
+                      vectors (DR-BERT, HDR); ids = positions (the responses file's line order), texts stored;
+                      with a milvus ``store``, only a header naming the collection that holds codes and texts
     vectors.npy       optional (hashing models, ``float_vectors``): (pool_size, dim) float32 dense response
                       vectors, row i = index position i, read with mmap so a search touches only its candidates
     checksums.json    sha256 of manifest.json, vectors.npy and of model/ and index/ checksums.json (which cover
@@ -37,7 +38,8 @@ from tqdm.auto import tqdm
 
 from hashbert import __version__
 from hashbert.config import config_from_dict, config_to_dict
-from hashbert.config.serving import BundleManifest
+from hashbert.config.inference import InferenceConfig
+from hashbert.config.serving import BundleManifest, IndexStoreConfig
 from hashbert.data import read_response_pool
 from hashbert.io import (
     CHECKSUM_FILE,
@@ -85,12 +87,14 @@ def copy_model(model_dir: str | Path, dest: Path) -> str:
     if not (source / CHECKSUM_FILE).is_file():
         raise ArtefactError(f"{model_dir}: not a saved hashbert model (no {CHECKSUM_FILE})")
     fingerprint = sha256_file(source / CHECKSUM_FILE)
-    shutil.copytree(source, dest)
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".onnx.*"))  # onnx/ itself, not its versions
     verify_checksums(dest, required=("config.json",))
     header = read_json(dest / "config.json")
     config = header.get("config") if isinstance(header, dict) else None
     if isinstance(config, dict) and header.get("type") in _EMBEDDED_NAME and not config.get("encoder_embedded"):
         name = _EMBEDDED_NAME[header["type"]]
+        if not config.get("encoder_path"):  # "" would resolve to the working directory and copy all of it
+            raise ArtefactError(f"{model_dir}: the model names no encoder directory to copy (encoder_path is empty)")
         shutil.copytree(resolve_artefact(config["encoder_path"]), dest / name)
         header["config"] = {**config, "encoder_path": name, "encoder_embedded": True}
         write_json(dest / "config.json", header)
@@ -199,7 +203,7 @@ def _write_bundle(out: Path, model_src: Path, index, blocks: list | None, facts:
         manifest = BundleManifest(
             **facts, scoring=scoring if facts["n_bits"] else "inner_product", pool_size=len(index),
             float_vectors=blocks is not None, hashbert_version=__version__,
-            bytes_per_response=index.nbytes / max(1, len(index)) + vector_bytes,
+            bytes_per_response=index.nbytes / max(1, len(index)) + vector_bytes, **_store_facts(index),
         )
         write_json(tmp / MANIFEST, config_to_dict(manifest))
         write_checksums(tmp, [*_CHAINED, *([VECTORS] if blocks is not None else [])])
@@ -207,10 +211,29 @@ def _write_bundle(out: Path, model_src: Path, index, blocks: list | None, facts:
     return manifest
 
 
-def _new_index(towers: Towers):
+def _new_index(towers: Towers, store: IndexStoreConfig | None = None, progress: bool = False):
     from hashbert.index import BinaryFlatIndex, FloatIndex
 
-    return BinaryFlatIndex(towers.n_bits) if towers.n_bits else FloatIndex(towers.dim)
+    if store is None or store.backend == "faiss":
+        return BinaryFlatIndex(towers.n_bits) if towers.n_bits else FloatIndex(towers.dim)
+    if not towers.n_bits:
+        raise ValueError(f"--backend milvus holds binary codes: a {towers.kind} model has none (use a hashing model)")
+    from hashbert.index.milvus import MilvusBinaryIndex
+    from hashbert.index.milvus_client import recreate_collection
+
+    token = store.milvus_token or None
+    recreate_collection(store.milvus_uri, store.collection, token)
+    return MilvusBinaryIndex(
+        towers.n_bits, store.milvus_uri, store.collection, token, store.milvus_index, store.nlist, store.nprobe,
+        show_progress=progress,
+    )
+
+
+def _store_facts(index) -> dict[str, Any]:
+    """The manifest fields saying where the index lives (none for an index inside the bundle)."""
+    if not hasattr(index, "collection_name"):
+        return {}
+    return {"index_backend": "milvus", "milvus_uri": index.uri, "milvus_collection": index.collection_name}
 
 
 def _read_responses(responses_file: str | Path) -> list[str]:
@@ -230,7 +253,8 @@ def _check_chunk_size(chunk_size: int) -> None:
 
 def build_bundle(
     model_dir: str | Path, responses_file: str | Path, out: str | Path, *, float_vectors: bool = False,
-    chunk_size: int = 2048, progress: bool = True,
+    chunk_size: int = 2048, progress: bool = True, inference: InferenceConfig | None = None,
+    store: IndexStoreConfig | None = None,
 ) -> BundleManifest:
     """Encode every response of ``responses_file`` with the model in ``model_dir`` and write the bundle ``out``.
 
@@ -241,6 +265,8 @@ def build_bundle(
         float_vectors: hashing models: also store the dense response vectors (``vectors.npy``) for the re-rank.
         chunk_size: responses per saved chunk (the unit an interrupted build resumes from).
         progress: show a progress bar.
+        inference: torch or ONNX Runtime for the encoding (default: onnx when the model has an export).
+        store: where the index lives (default: a faiss index inside the bundle; milvus: a collection there).
 
     Raises:
         ValueError: an unservable model, ``float_vectors`` for a float model, an empty responses file.
@@ -257,9 +283,9 @@ def build_bundle(
     fingerprint = sha256_file(source / CHECKSUM_FILE) if (source / CHECKSUM_FILE).is_file() else ""
     key = {"model": fingerprint, "responses": sha256_file(responses_file), "chunk_size": chunk_size, "base": ""}
     work = _work_dir(out, key, model_dir)
-    towers = load_towers(work / MODEL_DIR)
+    towers = load_towers(work / MODEL_DIR, inference)
+    index = _new_index(towers, store, progress)  # first: an unreachable index server fails before the encoding
     paths = _encode_chunks(towers, responses, work, chunk_size, progress)
-    index = _new_index(towers)
     blocks = _append_chunks(index, towers, paths, responses, chunk_size)
     facts = {
         "model_kind": towers.kind, "dim": towers.dim, "n_bits": towers.n_bits, "model_fingerprint": fingerprint,
@@ -327,8 +353,11 @@ def _manifest_at(root: Path, shown: Path) -> BundleManifest:
         raise ArtefactError(f"{shown / MANIFEST}: not a bundle manifest this hashbert reads ({err})") from err
 
 
-def load_bundle(bundle_dir: str | Path, threads: int | None = None) -> LoadedBundle:
-    """Verify every file of the bundle, then load its model, index and (mmap) vectors.
+def load_bundle(
+    bundle_dir: str | Path, threads: int | None = None, inference: InferenceConfig | None = None
+) -> LoadedBundle:
+    """Verify every file of the bundle, then load its model (towers on ``inference.runtime``), index and (mmap)
+    vectors.
 
     Raises:
         ArtefactError: a missing, truncated or altered file, or parts that do not fit together.
@@ -340,7 +369,7 @@ def load_bundle(bundle_dir: str | Path, threads: int | None = None) -> LoadedBun
     manifest = _manifest_at(root, shown)
     if manifest.float_vectors and VECTORS not in read_json(root / CHECKSUM_FILE):
         raise ArtefactError(f"{shown / CHECKSUM_FILE}: does not list {VECTORS}")
-    towers = load_towers(root / MODEL_DIR)
+    towers = load_towers(root / MODEL_DIR, inference)
     index = load_index(root / INDEX_DIR, threads=threads)
     vectors = _chunk(root / VECTORS, manifest.pool_size, manifest.dim) if manifest.float_vectors else None
     width = manifest.n_bits or manifest.dim

@@ -31,7 +31,8 @@ def encode_turn_state(turn, fingerprint: str | None) -> bytes:
     import torch
     from safetensors.torch import save
 
-    tensors = {"slots": turn.slots.float().cpu().contiguous(), "slot_mask": turn.slot_mask.to(torch.uint8).cpu()}
+    slots, mask = torch.as_tensor(turn.slots), torch.as_tensor(turn.slot_mask)  # NumPy on ONNX Runtime
+    tensors = {"slots": slots.float().cpu().contiguous(), "slot_mask": mask.to(torch.uint8).cpu()}
     return save(tensors, metadata={"format": STATE_FORMAT, "model": fingerprint or ""})
 
 
@@ -88,12 +89,6 @@ class Conversation:
     def add(self, utterance: str, speaker: int) -> bytes:
         """Append a turn; for HDR encode it (only it) and return its cached state, else return ``b""``."""
         return add_many([self], [utterance], [speaker])[0]
-
-    def context_vector(self) -> np.ndarray:
-        """HDR: (H,) float32, the aggregator over the cached turns (nothing is encoded)."""
-        if self.cache is None:
-            raise ValueError("only HDR conversations have a cached context vector")
-        return self.cache.context_vectors()
 
     def reset(self) -> None:
         """Forget every turn."""
@@ -157,3 +152,12 @@ def add_many(conversations: Sequence[Conversation], utterances: Sequence[str], s
     for conversation, utterance, speaker, state in zip(conversations, utterances, speakers, states, strict=True):
         conversation.turns.append((utterance, speaker, state))
     return states
+
+
+def context_vectors_many(conversations: Sequence[Conversation]) -> np.ndarray:
+    """HDR: (B, H) float32, every conversation's context vector from one aggregator call."""
+    if any(conversation.cache is None for conversation in conversations):
+        raise ValueError("only HDR conversations have a cached context vector")
+    from hashbert.models.hdr.cache import context_vectors_many as of_caches
+
+    return np.stack(of_caches([conversation.cache for conversation in conversations]))

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from hashbert.codes import binarize, pack_codes
+from hashbert.config.inference import InferenceConfig
 from hashbert.config.serving import BundleManifest
 from hashbert.index.two_stage import TwoStageSearcher
 from hashbert.serving.bundle import LoadedBundle, load_bundle
-from hashbert.serving.conversation_state import Conversation
+from hashbert.serving.conversation_state import Conversation, context_vectors_many
 from hashbert.serving.towers import Towers
 
 logger = logging.getLogger(__name__)
@@ -103,9 +104,13 @@ class Retriever:
             self._searcher = TwoStageSearcher(self._timed, rerank_vectors=bundle.vectors, candidates=candidates)
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, threads: int | None = None, rerank_candidates: int = 1000) -> Retriever:
-        """Verify and load the bundle in ``bundle_dir`` (``threads``: faiss search threads, default all cores)."""
-        return cls(load_bundle(bundle_dir, threads), rerank_candidates)
+    def load(
+        cls, bundle_dir: str | Path, threads: int | None = None, rerank_candidates: int = 1000,
+        inference: InferenceConfig | None = None,
+    ) -> Retriever:
+        """Verify and load the bundle in ``bundle_dir`` (``threads``: faiss search threads, default all cores;
+        ``inference``: torch or ONNX Runtime for the towers, default onnx when the bundle's model has an export)."""
+        return cls(load_bundle(bundle_dir, threads, inference), rerank_candidates)
 
     @property
     def manifest(self) -> BundleManifest:
@@ -142,7 +147,7 @@ class Retriever:
     def select_conversations(self, conversations: Sequence[Conversation], k: int) -> list[Selection]:
         """The top-``k`` responses after each conversation's turns.
 
-        HDR: the aggregator runs over each conversation's cached turns (nothing is encoded); other models
+        HDR: one aggregator call over every conversation's cached turns (nothing is encoded); other models
         encode the conversations' histories in one batch (the DR-BERT baseline).
         """
         if not conversations:
@@ -152,7 +157,7 @@ class Retriever:
         if not self.is_hdr:
             return self.select_batch([c.context for c in conversations], k)
         start = time.perf_counter()
-        vectors = np.stack([c.context_vector() for c in conversations])  # (B, H)
+        vectors = context_vectors_many(conversations)  # (B, H), one aggregator call
         return self._search(vectors, k, {"encode": 0.0, "aggregate": _ms(start)})
 
     def _search(self, vectors: np.ndarray, k: int, timings: dict[str, float]) -> list[Selection]:

@@ -102,7 +102,9 @@ class Runtime:
 
             torch.set_num_threads(threads)
         try:
-            self.retriever = await asyncio.to_thread(Retriever.load, self.bundle_dir, threads=threads)
+            self.retriever = await asyncio.to_thread(
+                Retriever.load, self.bundle_dir, threads=threads, inference=self.settings.inference
+            )
         except Exception as err:  # the process stays up and /readyz says why
             logger.exception("could not load the bundle %s", self.bundle_dir)
             self.load_error = f"{type(err).__name__}: {err}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -33,8 +34,26 @@ def _check(bundle_dir: str | Path, settings: ServeConfig) -> None:
     Path(settings.sessions_db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
+def passive_openmp_threads() -> None:
+    """Make OpenMP threads sleep, not spin, while they wait (unless the user chose otherwise).
+
+    faiss (its own OpenBLAS and libgomp) and torch each run an OpenMP pool; by default an idle pool spins.
+    In a server the two pools, the HTTP threads and the batcher share the cores, and a spinning pool starves
+    the thread it waits for: on this project's 2-core machine, a batch of 32 float queries over 116k vectors
+    took 1,850 ms with two faiss threads spinning and 80 ms with them sleeping (one query: 13 ms either way).
+    libgomp reads the setting when it is loaded, so this must run before faiss or torch is imported.
+    """
+    if "OMP_WAIT_POLICY" in os.environ:
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    loaded = [name for name in ("faiss", "torch") if name in sys.modules]
+    if loaded:
+        logger.warning("%s already imported: its OpenMP threads may spin while waiting", " and ".join(loaded))
+
+
 def serve(bundle_dir: str | Path, settings: ServeConfig) -> None:
     """Serve ``bundle_dir`` until interrupted (Ctrl-C or SIGTERM end it cleanly)."""
+    passive_openmp_threads()
     try:
         import uvicorn
     except ImportError as err:  # pragma: no cover - a dependency of hashbert

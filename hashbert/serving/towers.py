@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from hashbert.config.inference import InferenceConfig
 from hashbert.config.serving import BUNDLE_MODEL_KINDS
 from hashbert.models.hashing.scoring import VectorHasher, codes_of
 
@@ -70,21 +71,21 @@ class Towers:
         return np.asarray(self.hasher.context_hash_vectors(vectors), dtype=np.float32)
 
 
-def load_towers(model_dir: str | Path) -> Towers:
-    """Load the model saved in ``model_dir`` for serving.
+def load_towers(model_dir: str | Path, inference: InferenceConfig | None = None) -> Towers:
+    """Load the model saved in ``model_dir`` for serving, its towers on ``inference.runtime`` (default: auto).
 
     Raises:
         ValueError: a model kind a bundle cannot serve (cross-encoders, LSH/ITQ over raw vectors) or a
             multi-vector (colbert) HDR model, which scores by MaxSim and has no one vector per text.
         ArtefactError: a damaged model directory.
     """
-    from hashbert.models.registry import load_model
+    from hashbert.models.onnx.runtime import load_inference_model
     from hashbert.models.serialization import model_type_of
 
     kind = model_type_of(model_dir)
     if kind not in BUNDLE_MODEL_KINDS:
         raise ValueError(f"{model_dir}: a bundle serves {', '.join(BUNDLE_MODEL_KINDS)} models, not {kind!r}")
-    model = load_model(model_dir)
+    model = load_inference_model(model_dir, inference)
     encoder = {"hash_bert": lambda: model.dual_encoder, "hdr_hash": lambda: model.hdr}.get(kind, lambda: model)()
     hasher = {"hash_bert": lambda: model.heads, "hdr_hash": lambda: model.hasher}.get(kind, lambda: None)()
     if kind in ("hdr", "hdr_hash") and encoder.multi_vector:

@@ -31,6 +31,7 @@ from hashbert.losses.bpr import BprLoss
 from hashbert.models.dual_encoder import DualEncoder
 from hashbert.models.hashing.hash_bert import HashBert
 from hashbert.models.hashing.tower_heads import HashHeads
+from hashbert.training.distributed import gather
 from hashbert.training.fingerprint import run_fingerprint
 from hashbert.training.hash_training import StepLoss, beta_for, fit_hashing
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
@@ -63,7 +64,7 @@ def train_bpr(config: BprConfig, data: DataConfig, train: TrainConfig, out_dir: 
 
     def bpr_loss(batch, step):
         context_vecs, _, out = model(**batch, beta=beta_for(hash_config, step))
-        return loss(model.heads.context_float_outputs(context_vecs), out.context_hash, out.response_hash)
+        return loss(*gather((model.heads.context_float_outputs(context_vecs), out.context_hash, out.response_hash)))
 
     extra = {"pairs": len(pairs), "bpr": config_to_dict(config), "data": config_to_dict(data)}
     return fit_hashing(

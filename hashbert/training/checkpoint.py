@@ -50,22 +50,33 @@ class TrainState:
     seconds: float = 0.0
 
 
-def _rng_state() -> dict[str, torch.Tensor]:
+def rng_state() -> dict[str, torch.Tensor]:
+    """This process's torch (and CUDA) RNG state."""
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
-def _set_rng_state(state: dict[str, torch.Tensor]) -> None:
+def _rank_states(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Rank 0's states under their own names (``torch``, ``cuda``: a one-process file is unchanged), rank r's
+    as ``torch.r``, ``cuda.r``."""
+    return {name if rank == 0 else f"{name}.{rank}": tensor
+            for rank, state in enumerate(states) for name, tensor in state.items()}
+
+
+def _set_rng_state(states: dict[str, torch.Tensor], rank: int = 0) -> None:
+    state = {name: states.get(name if rank == 0 else f"{name}.{rank}") for name in ("torch", "cuda")}
+    if state["torch"] is None:
+        raise ArtefactError(f"checkpoint holds no RNG state for process {rank}")
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
+    if state["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
 
 
 def save_checkpoint(
     root: str | Path, model: nn.Module, optimizer, scheduler, state: TrainState, config: dict[str, Any], keep: int = 2,
-    fingerprint: dict[str, Any] | None = None,
+    fingerprint: dict[str, Any] | None = None, rng_states: list[dict[str, torch.Tensor]] | None = None,
 ) -> Path:
     """Write a checkpoint under ``root/checkpoints``, point LATEST at it, keep it and the ``keep - 1`` before it.
 
@@ -75,6 +86,7 @@ def save_checkpoint(
         config: the ``TrainConfig`` as a dict.
         keep: checkpoints kept on disk (>= 1: the one LATEST names is never removed).
         fingerprint: the run's settings (``Trainer.fingerprint``), compared on resume.
+        rng_states: every process's ``rng_state()`` by rank (multi-process runs); default: this process's.
 
     Raises:
         ValueError: ``keep < 1``; nothing is written.
@@ -87,7 +99,7 @@ def save_checkpoint(
         save_model(model, str(tmp / "model.safetensors"))
         with atomic_write(tmp / "optimizer.pt") as handle:
             torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, handle)
-        save_file(_rng_state(), str(tmp / "rng.safetensors"))
+        save_file(_rank_states(rng_states or [rng_state()]), str(tmp / "rng.safetensors"))
         write_json(tmp / "state.json", {"state": asdict(state), "config": config, "fingerprint": fingerprint})
         write_checksums(tmp, ["model.safetensors", "optimizer.pt", "rng.safetensors", "state.json"])
     with atomic_write(ckpt_root / LATEST, "w") as handle:
@@ -140,14 +152,17 @@ def latest_checkpoint(root: str | Path) -> Path | None:
     return path
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer, scheduler) -> tuple[TrainState, dict[str, Any]]:
-    """Restore model, optimiser, scheduler and RNG in place; return the loop state and the saved config."""
+def load_checkpoint(
+    path: str | Path, model: nn.Module, optimizer, scheduler, rank: int = 0
+) -> tuple[TrainState, dict[str, Any]]:
+    """Restore model, optimiser, scheduler and process ``rank``'s RNG in place; return the loop state and the
+    saved config."""
     path = verify_checksums(path, required=("model.safetensors", "optimizer.pt", "rng.safetensors", "state.json"))
     load_model(model, str(path / "model.safetensors"), strict=True)
     saved = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    _set_rng_state(load_file(str(path / "rng.safetensors")))
+    _set_rng_state(load_file(str(path / "rng.safetensors")), rank)
     payload = read_json(path / "state.json")
     return TrainState(**payload["state"]), payload["config"]
 

@@ -76,12 +76,14 @@ def train_cross_encoder(
         fingerprint=run_fingerprint(data, {"speakers": speakers or ""}, model=model_config, sampling=sampling),
     )
     state = trainer.fit()
-    model.save(out_dir / "model")
     summary = {
         **trainer.summary(), "pairs": len(examples), "contexts": len(pairs), "speakers_file": str(speakers or ""),
         "skipped_lines": len(report.errors), "model": config_to_dict(model_config),
         "sampling": config_to_dict(sampling), "data": config_to_dict(data),
     }
+    if not trainer.main:  # under torchrun, rank 0 alone writes
+        return summary
+    model.save(out_dir / "model")
     write_json(out_dir / "run.json", summary)
     plot_loss(out_dir / "loss.png", state.losses, title=f"{model.row_name} training loss (BCE)")
     return summary

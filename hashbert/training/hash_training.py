@@ -39,6 +39,7 @@ from hashbert.models.hashing.hash_bert import HashBert, referencing
 from hashbert.models.hashing.lsh import ITQ
 from hashbert.models.hashing.scoring import code_stats, codes_of, index_groups
 from hashbert.models.hashing.tower_heads import HashHeads
+from hashbert.training.distributed import gather, is_main, main_process_first
 from hashbert.training.fingerprint import run_fingerprint
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.schedules import bpr_beta
@@ -99,9 +100,11 @@ def fit_hashing(
     )
     step_loss.trainer = trainer
     state = trainer.fit()
-    model.save(out_dir / "model")
     summary = {**trainer.summary(), **extra, "loss_parts": step_loss.summary(), "n_bits": model.n_bits}
     summary["state"].pop("losses", None)  # the curve is in loss_parts, averaged
+    if not trainer.main:  # under torchrun, rank 0 alone writes
+        return summary
+    model.save(out_dir / "model")
     write_json(out_dir / "run.json", summary)
     logger.info("trained %d steps in %.0f s; model saved to %s", state.step, state.seconds, out_dir / "model")
     return summary
@@ -150,7 +153,7 @@ def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra, finge
     hash_config = model.config.hash
 
     def joint_loss(batch, step):
-        context_vecs, response_vecs, out = model(**batch, beta=beta_for(hash_config, step))
+        context_vecs, response_vecs, out = gather(model(**batch, beta=beta_for(hash_config, step)))
         return loss(**vars(out), context_vecs=context_vecs, response_vecs=response_vecs)
 
     valid = load_valid_evaluator(data, train.seed, encoder.encode_batch_size)
@@ -167,17 +170,20 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, 
     cache_dir = Path(encoder.cache_dir) if encoder.cache_dir else out_dir / "cache"
     selection = {"expansion": data.expansion, "max_train_pairs": data.max_train_pairs, "seed": train.seed,
                  "max_context_turns": dual.config.encoder.max_context_turns}
-    context_np, response_np = pair_vectors(
-        dual, dual_dir, pairs, {"train": data.train}, selection, cache_dir, encoder.encode_batch_size, train.progress
-    )
+    with main_process_first():  # under torchrun the others read what rank 0 encoded
+        context_np, response_np = pair_vectors(
+            dual, dual_dir, pairs, {"train": data.train}, selection, cache_dir, encoder.encode_batch_size,
+            train.progress,
+        )
     evaluator = None
     valid = load_valid_evaluator(data, train.seed, encoder.encode_batch_size)
     if valid is not None:
         index = index_groups(valid.groups)
         params = {"max_valid_groups": data.max_valid_groups, "seed": train.seed}
-        vecs = group_vectors(
-            dual, dual_dir, index, {"valid": data.valid}, params, cache_dir, encoder.encode_batch_size
-        )
+        with main_process_first():
+            vecs = group_vectors(
+                dual, dual_dir, index, {"valid": data.valid}, params, cache_dir, encoder.encode_batch_size
+            )
         evaluator = VectorRerankEvaluator(valid.groups, *vecs)
     if hash_config.init == "itq":
         itq = ITQ(hash_config.n_bits, seed=train.seed).fit(context_np, response_np)
@@ -191,6 +197,7 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, 
 
     def heads_loss(batch, step):
         out = heads(batch["context_vecs"], batch["response_vecs"], beta_for(hash_config, step))
+        out, batch = gather((out, batch))
         return loss(**vars(out), context_vecs=batch["context_vecs"], response_vecs=batch["response_vecs"])
 
     def collate(indices: list[int]) -> dict[str, torch.Tensor]:
@@ -203,5 +210,6 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, 
         lambda i: pairs[i].response, extra, fingerprint,
     )
     summary["train_code_stats"] = code_stats(codes_of(heads.response_hash_vectors(response_np)), hash_config.n_bits)
-    write_json(out_dir / "run.json", summary)
+    if is_main():
+        write_json(out_dir / "run.json", summary)
     return summary

@@ -24,6 +24,7 @@ from hashbert.io import write_json
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.losses.maxsim import MaxSimInBatchLoss
 from hashbert.models.hdr.model import HdrModel
+from hashbert.training.distributed import gather
 from hashbert.training.fingerprint import run_fingerprint
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.loss_plot import plot_loss
@@ -55,16 +56,16 @@ class HdrTrainer(Trainer):
 
 def hdr_loss(model: HdrModel) -> Callable[[dict], torch.Tensor]:
     """``batch -> scalar``: in-batch softmax on cosine scores (``MaxSim`` scores for colbert), at the config's
-    temperature."""
+    temperature; under torchrun over every process's rows (``distributed.gather``)."""
     temperature = model.config.temperature
     if model.multi_vector:
         late = MaxSimInBatchLoss(temperature)
-        return lambda batch: late(*model(**batch))
+        return lambda batch: late(*gather(model(**batch)))
     single = InBatchSoftmaxLoss(temperature)
 
     def loss(batch: dict) -> torch.Tensor:
         context, _, response, _ = model(**batch)  # (B, 1, H) each
-        return single(context[:, 0], response[:, 0])
+        return single(*gather((context[:, 0], response[:, 0])))
 
     return loss
 
@@ -90,11 +91,13 @@ def train_hdr(
         fingerprint=run_fingerprint(data, {"dual_encoder": init.dual_encoder}, model=model_config, init=init),
     )
     state = trainer.fit()
-    model.save(out_dir / "model")
     summary = {
         **trainer.summary(), "pairs": len(pairs), "skipped_lines": len(report.errors),
         "model": config_to_dict(model.config), "init": config_to_dict(init), "data": config_to_dict(data),
     }
+    if not trainer.main:  # under torchrun, rank 0 alone writes
+        return summary
+    model.save(out_dir / "model")
     write_json(out_dir / "run.json", summary)
     plot_loss(out_dir / "loss.png", state.losses, f"{model.row_name} training loss")
     return summary

@@ -32,6 +32,7 @@ from hashbert.losses.vae import VaeLoss
 from hashbert.models.hashing.scoring import index_groups
 from hashbert.models.hdr.hashing import heads_model
 from hashbert.models.hdr.model import HdrModel
+from hashbert.training.distributed import gather, main_process_first
 from hashbert.training.fingerprint import run_fingerprint
 from hashbert.training.hash_training import StepLoss, beta_for, fit_hashing
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
@@ -68,25 +69,32 @@ def train_hdr_hash(
     cache_dir = Path(recipe.cache_dir) if recipe.cache_dir else out_dir / "cache"
     selection = {"expansion": data.expansion, "max_train_pairs": data.max_train_pairs, "seed": train.seed,
                  "max_context_turns": hdr.config.max_turns}
-    context_np, response_np = pair_vectors(
-        hdr, recipe.hdr, pairs, {"train": data.train}, selection, cache_dir, recipe.encode_batch_size, train.progress
-    )
+    with main_process_first():  # under torchrun the others read what rank 0 encoded
+        context_np, response_np = pair_vectors(
+            hdr, recipe.hdr, pairs, {"train": data.train}, selection, cache_dir, recipe.encode_batch_size,
+            train.progress,
+        )
     evaluator = None
     valid = load_valid_evaluator(data, train.seed, recipe.encode_batch_size)
     if valid is not None:
         params = {"max_valid_groups": data.max_valid_groups, "seed": train.seed}
-        vectors = group_vectors(
-            hdr, recipe.hdr, index_groups(valid.groups), {"valid": data.valid}, params, cache_dir,
-            recipe.encode_batch_size,
-        )
+        with main_process_first():
+            vectors = group_vectors(
+                hdr, recipe.hdr, index_groups(valid.groups), {"valid": data.valid}, params, cache_dir,
+                recipe.encode_batch_size,
+            )
         evaluator = VectorRerankEvaluator(valid.groups, *vectors)
     context_t, response_t = torch.from_numpy(context_np), torch.from_numpy(response_np)
 
     def loss_at(batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
         context_vecs, response_vecs = batch["context_vecs"], batch["response_vecs"]
-        out = heads(context_vecs, response_vecs, beta_for(hash_config, step))
+        out, context_float = heads(context_vecs, response_vecs, beta_for(hash_config, step)), None
         if recipe.recipe == "bpr":
-            return loss(heads.context_float_outputs(context_vecs), out.context_hash, out.response_hash)
+            context_float = heads.context_float_outputs(context_vecs)
+        # under torchrun: every process's rows, the in-batch negatives of the global batch
+        out, context_float, context_vecs, response_vecs = gather((out, context_float, context_vecs, response_vecs))
+        if recipe.recipe == "bpr":
+            return loss(context_float, out.context_hash, out.response_hash)
         if recipe.recipe == "vae":
             return loss(**vars(out), context_vecs=context_vecs, response_vecs=response_vecs)
         return loss(out.context_hash, out.response_hash)

@@ -70,7 +70,6 @@ def train_language_model(
         fingerprint=run_fingerprint(data, model=config),
     )
     state = trainer.fit()
-    save_causal_lm(model, tokenizer, out_dir / "lm", config)
     summary = {
         **trainer.summary(), "pairs": len(pairs), "model": config_to_dict(config), "data": config_to_dict(data),
         "parameters": int(sum(p.numel() for p in model.parameters())),
@@ -79,6 +78,9 @@ def train_language_model(
         ),
         "train_perplexity_last": float(np.exp(np.mean(state.losses[-10:]))) if state.losses else float("nan"),
     }
+    if not trainer.main:  # under torchrun, rank 0 alone writes
+        return summary
+    save_causal_lm(model, tokenizer, out_dir / "lm", config)
     write_json(out_dir / "run.json", summary)
     plot_loss(out_dir / "loss.png", state.losses, title="GPT-2 judge training loss (token cross-entropy)")
     return summary

@@ -108,6 +108,8 @@ def post_train(config: PostTrainConfig, data: DataConfig, train: TrainConfig, ou
         **trainer.summary(), "dialogues": len(dialogues), "pairs": len(examples), "model": config_to_dict(config),
         "data": config_to_dict(data), "last_parts": parts[-20:],
     }
+    if not trainer.main:  # under torchrun, rank 0 alone writes
+        return summary
     save_encoder_checkpoint(
         model.backbone, model.tokenizer, out_dir / "encoder", {"post_training": config_to_dict(config)}
     )

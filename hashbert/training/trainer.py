@@ -2,6 +2,8 @@
 
 The trainer knows nothing about what it trains: it gets examples, a ``collate`` that turns a list of
 them into tensors, and a ``compute_loss(batch) -> scalar``. Losses stay small modules over tensors.
+Under ``torchrun`` each process trains on its rows of every global batch (``training.distributed``: the
+batch convention, the gradient averaging, rank 0 alone writing); a recipe gathers the in-batch negatives.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashbert.config import TrainConfig, config_to_dict
+from hashbert.training import distributed
 from hashbert.training.checkpoint import (
     TrainState,
     checkpoint_settings,
     latest_checkpoint,
     load_checkpoint,
     remove_stale_checkpoint_files,
+    rng_state,
     save_checkpoint,
 )
 from hashbert.training.fingerprint import compare_settings, describe_changes
 from hashbert.training.interrupt import StepBoundaryInterrupt
+from hashbert.training.launch import process_count, process_rank
 from hashbert.training.schedules import warmup_linear_scheduler
 
 logger = logging.getLogger(__name__)
@@ -125,12 +130,15 @@ class Trainer:
         self.key = (lambda i: dedupe_key(examples[i])) if dedupe_key else None
         if config.keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be >= 1 (the newest is kept), got {config.keep_checkpoints}")
+        distributed.setup()  # torchrun's process group; nothing for one process
+        self.processes, self.rank, self.main = process_count(), process_rank(), distributed.is_main()
+        self.global_batch = config.batch_size * self.processes  # each process takes batch_size rows of it
         self.device = resolve_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.batches_per_epoch = len(batch_order(len(examples), config.batch_size, config.seed, 0, self.key))
+        self.batches_per_epoch = len(batch_order(len(examples), self.global_batch, config.seed, 0, self.key))
         if self.batches_per_epoch == 0:
-            raise ValueError(f"{len(examples)} examples make no full batch of {config.batch_size}")
+            raise ValueError(f"{len(examples)} examples make no full batch of {self.global_batch}")
         epoch_steps = config.epochs * self.batches_per_epoch
         self.total_steps = min(config.max_steps, epoch_steps) if config.max_steps else epoch_steps
         self.model.to(self.device)
@@ -144,14 +152,20 @@ class Trainer:
             **{k: getattr(config, k) for k in _RESUME_FIELDS}, "total_steps": self.total_steps,
             "examples": len(examples), **(fingerprint or {}),
         }
+        if self.processes > 1:  # a one-process fingerprint stays as it was before torchrun training
+            self.fingerprint["processes"] = self.processes
 
     def _resume(self) -> None:
+        if self.main:
+            remove_stale_checkpoint_files(self.output_dir)
+        distributed.barrier()  # the others read LATEST once rank 0 has cleaned up
         path = latest_checkpoint(self.output_dir)
         if path is None:
-            torch.manual_seed(self.config.seed)
+            distributed.broadcast_parameters(self.model)
+            torch.manual_seed(distributed.rank_seed(self.config.seed))
             return
         self._check_settings(path)
-        self.state, _ = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
+        self.state, _ = load_checkpoint(path, self.model, self.optimizer, self.scheduler, self.rank)
         logger.info("resumed from %s at step %d", path, self.state.step)
 
     def _check_settings(self, path: Path) -> None:
@@ -161,6 +175,12 @@ class Trainer:
         checked and a warning says that the rest could not be.
         """
         saved_config, saved = checkpoint_settings(path)
+        written_by = (saved or {}).get("processes", 1)
+        if written_by != self.processes:
+            raise ValueError(
+                f"{path} was written by {written_by} training process(es), this run has {self.processes}; "
+                f"resume it with torchrun --nproc-per-node (x nodes) = {written_by}, or use another --out"
+            )
         current: Mapping[str, Any] = self.fingerprint
         if saved is None:
             logger.warning(
@@ -186,17 +206,24 @@ class Trainer:
 
     def _checkpoint(self) -> None:
         self._tick()
+        rng_states = distributed.all_objects(rng_state())  # every process's, so that each resumes its own
+        if not self.main:
+            return
         save_checkpoint(
             self.output_dir, self.model, self.optimizer, self.scheduler, self.state,
             config_to_dict(self.config), keep=self.config.keep_checkpoints, fingerprint=self.fingerprint,
+            rng_states=rng_states,
         )
 
     def _validate(self) -> None:
         if self.evaluator is None:
             return
-        # forked RNG: validating (or not, with another eval_every) must not change the training run
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            metrics = self.evaluator(self.model)
+        metrics = None
+        if self.main:  # rank 0 validates and tells the others, so that every process keeps the same state
+            # forked RNG: validating (or not, with another eval_every) must not change the training run
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                metrics = self.evaluator(self.model)
+        metrics = distributed.broadcast_object(metrics)
         self.model.train()
         self.state.validations.append({"step": self.state.step, **metrics})
         logger.info("step %d validation: %s", self.state.step, {k: round(v, 4) for k, v in metrics.items()})
@@ -206,6 +233,7 @@ class Trainer:
         loss = self.compute_loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(self.model)
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
@@ -213,15 +241,17 @@ class Trainer:
         return float(loss.detach())
 
     def _next_batch(self) -> list[int]:
+        """This process's rows of the step's global batch (all of it for one process)."""
         state = self.state
         if self._epoch_cached != state.epoch:
             cfg = self.config
-            self._batches = batch_order(len(self.examples), cfg.batch_size, cfg.seed, state.epoch, self.key)
+            self._batches = batch_order(len(self.examples), self.global_batch, cfg.seed, state.epoch, self.key)
             self._epoch_cached = state.epoch
         if state.batch_in_epoch >= len(self._batches):
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
             return self._next_batch()
-        return self._batches[state.batch_in_epoch]
+        size = self.config.batch_size
+        return self._batches[state.batch_in_epoch][self.rank * size : (self.rank + 1) * size]
 
     def fit(self, stop_after: int | None = None) -> TrainState:
         """Train to ``total_steps``, resuming from the latest checkpoint under ``output_dir`` if there is one.
@@ -239,14 +269,14 @@ class Trainer:
             KeyboardInterrupt: after Ctrl-C, once the checkpoint is saved.
             ValueError: the latest checkpoint was written with other settings (see ``fingerprint``).
         """
-        remove_stale_checkpoint_files(self.output_dir)
         self._resume()
         self._clock = time.perf_counter()
         with StepBoundaryInterrupt() as interrupt:
             saved_at = self._loop(stop_after, interrupt)
-            if not interrupt.requested:
+            # every process decides alike (a Ctrl-C may reach one before another)
+            if not distributed.mean_and_any(0.0, interrupt.requested)[1]:
                 saved_at = self._finish(saved_at)
-            if interrupt.requested:
+            if distributed.mean_and_any(0.0, interrupt.requested)[1]:
                 if saved_at != self.state.step:
                     self._checkpoint()
                 logger.warning("interrupted at step %d; checkpoint saved, rerun to resume", self.state.step)
@@ -258,11 +288,16 @@ class Trainer:
         cfg, state = self.config, self.state
         self._epoch_cached = -1
         self.model.train()
-        bar = tqdm(total=self.total_steps, initial=state.step, disable=not cfg.progress, desc="train", unit="step")
+        bar = tqdm(
+            total=self.total_steps, initial=state.step, disable=not (cfg.progress and self.main), desc="train",
+            unit="step",
+        )
         saved_at, steps_this_call = state.step, 0
+        stop = distributed.mean_and_any(0.0, interrupt.requested)[1]
         try:
-            while state.step < self.total_steps and steps_this_call != stop_after and not interrupt.requested:
-                loss = self._train_step(self._next_batch())
+            while state.step < self.total_steps and steps_this_call != stop_after and not stop:
+                # the loss of the global batch (the mean of the processes'), and a Ctrl-C seen by any of them
+                loss, stop = distributed.mean_and_any(self._train_step(self._next_batch()), interrupt.requested)
                 state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
                 steps_this_call += 1
                 state.losses.append(loss)
@@ -295,6 +330,7 @@ class Trainer:
         """Plain dict of what was trained, for the run's report."""
         return {
             "examples": len(self.examples), "total_steps": self.total_steps, "device": str(self.device),
+            "processes": self.processes,
             "state": dataclasses.asdict(self.state), "config": config_to_dict(self.config),
             "fingerprint": self.fingerprint,
         }

@@ -66,3 +66,18 @@ def test_two_workers_share_sessions_without_losing_or_reordering_turns(served_re
     assert counted == CLIENTS * TURNS  # both workers' requests, summed
     os.killpg(process.pid, 15)
     process.wait(30)
+
+
+def test_the_serve_command_makes_openmp_threads_sleep_before_faiss_or_torch_loads():
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; os.environ.pop('OMP_WAIT_POLICY', None)\n"
+        "import hashbert.cli, hashbert.serving.server as server\n"
+        "assert 'faiss' not in sys.modules and 'torch' not in sys.modules, 'loaded too early'\n"
+        "server.passive_openmp_threads(); print(os.environ['OMP_WAIT_POLICY'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "PASSIVE"

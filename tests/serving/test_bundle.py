@@ -209,3 +209,15 @@ def test_bundle_model_is_self_contained(hash_bundle, hash_dir, dual_dir):
 def test_float_vectors_are_refused_for_a_float_model(dual_dir, pool_file, tmp_path):
     with pytest.raises(ValueError, match="float-vectors"):
         build_bundle(dual_dir, pool_file, tmp_path / "b", float_vectors=True, progress=False)
+
+
+def test_a_model_naming_no_encoder_directory_is_refused_not_the_working_directory_copied(
+    _base_dual_encoder, pool_file, tmp_path, monkeypatch
+):
+    heads = HashHeads(HashConfig(n_bits=64, hidden=64), _base_dual_encoder.dim, decoders=True)
+    unreferenced = HashBert(HashBertConfig(hash=HashConfig(n_bits=64, hidden=64), in_dim=_base_dual_encoder.dim),
+                            _base_dual_encoder, heads).save(tmp_path / "hash")
+    monkeypatch.chdir(tmp_path)  # "" would resolve here
+    with pytest.raises(ArtefactError, match="names no encoder directory"):
+        build_bundle(unreferenced, pool_file, tmp_path / "bundle", progress=False)
+    assert not (tmp_path / "bundle").exists()

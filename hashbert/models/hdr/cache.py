@@ -24,7 +24,6 @@ import torch
 
 from hashbert.config import HdrConfig, config_from_dict, config_to_dict
 from hashbert.io import ArtefactError, atomic_directory, read_json, verify_checksums, write_checksums, write_json
-from hashbert.models.modes import eval_mode
 
 if TYPE_CHECKING:
     from hashbert.models.hdr.model import HdrModel
@@ -43,14 +42,15 @@ class CachedTurn:
         text: the utterance.
         index: its turn number in the dialogue (0 = first utterance ever appended, dropped ones included).
         speaker: 0/1 sender where known, else None.
-        slots: (k, H) float32 slot vectors; slot_mask: (k,) bool.
+        slots: (k, H) float32 slot vectors; slot_mask: (k,) bool (torch tensors, or NumPy arrays when the
+            model runs on ONNX Runtime).
     """
 
     text: str
     index: int
     speaker: int | None
-    slots: torch.Tensor
-    slot_mask: torch.Tensor
+    slots: torch.Tensor | np.ndarray
+    slot_mask: torch.Tensor | np.ndarray
 
 
 class HdrCache:
@@ -89,19 +89,9 @@ class HdrCache:
         """Encode ``utterance`` (and nothing else) and add it as the newest turn, dropping the oldest if full."""
         append_many([self], [utterance], [speaker])
 
-    @torch.inference_mode()
     def context_vectors(self) -> np.ndarray:
         """The context vector (H,) float32, or for colbert its real vectors (n, H); needs at least one turn."""
-        if not self.turns:
-            raise ValueError("the cache is empty: append an utterance first")
-        model = self.model
-        slots = torch.stack([t.slots for t in self.turns])  # (T, k, H)
-        mask = torch.stack([t.slot_mask for t in self.turns])  # (T, k)
-        turn_index = torch.arange(len(self.turns), device=slots.device)[None]  # (1, T)
-        with eval_mode(model):
-            vectors, vector_mask = model.aggregator(slots, mask, turn_index)  # (1, k_out, H), (1, k_out)
-        vectors = vectors[0][vector_mask[0]].float().cpu().numpy()
-        return vectors if model.multi_vector else vectors[0]
+        return context_vectors_many([self])[0]
 
     # ------------------------------------------------------------------ persistence
 
@@ -116,8 +106,9 @@ class HdrCache:
         }
         tensors = {}
         if self.turns:
-            tensors["slots"] = torch.stack([t.slots for t in self.turns]).cpu().contiguous()
-            tensors["slot_mask"] = torch.stack([t.slot_mask for t in self.turns]).to(torch.uint8).cpu().contiguous()
+            tensors["slots"] = torch.stack([torch.as_tensor(t.slots) for t in self.turns]).cpu().contiguous()
+            masks = [torch.as_tensor(t.slot_mask) for t in self.turns]
+            tensors["slot_mask"] = torch.stack(masks).to(torch.uint8).cpu().contiguous()
         directory = Path(directory)
         with atomic_directory(directory, kind="hdr-cache") as tmp:
             write_json(tmp / STATE, state)
@@ -171,12 +162,29 @@ def append_many(caches: Sequence[HdrCache], utterances: Sequence[str], speakers:
     for speaker in speakers:
         if speaker not in (None, 0, 1):
             raise ValueError(f"speaker must be 0, 1 or None, got {speaker!r}")
-    with eval_mode(model):
-        tokens = {k: v.to(model.device) for k, v in model.tokenize_utterances(list(utterances)).items()}
-        slots, mask = model.utterance_slots(**tokens)  # (U, k, H), (U, k)
+    slots, mask = model.encode_utterances(list(utterances))  # (U, k, H) float32, (U, k): torch or NumPy
     for i, (cache, utterance, speaker) in enumerate(zip(caches, utterances, speakers, strict=True)):
-        cache.turns.append(CachedTurn(utterance, cache.next_index, speaker, slots[i].float(), mask[i]))
+        cache.turns.append(CachedTurn(utterance, cache.next_index, speaker, slots[i], mask[i]))
         cache.next_index += 1
+
+
+def context_vectors_many(caches: Sequence[HdrCache]) -> list[np.ndarray]:
+    """``cache.context_vectors()`` of every cache, in one aggregator call (the caches share one model).
+
+    The model's runtime (torch, or ONNX Runtime on NumPy arrays) stacks every cache's turns into one table;
+    a shorter dialogue's missing turns are masked, so each result equals its cache's own within float tolerance.
+    """
+    if any(not cache.turns for cache in caches):
+        raise ValueError("the cache is empty: append an utterance first")
+    if not caches:
+        return []
+    model = caches[0].model
+    if any(cache.model is not model for cache in caches):
+        raise ValueError("context_vectors_many needs caches of one model")
+    dialogues = [([t.slots for t in cache.turns], [t.slot_mask for t in cache.turns]) for cache in caches]
+    vectors, masks = model.aggregate_dialogues(dialogues)  # (B, k_out, H), (B, k_out)
+    real = [row[mask] for row, mask in zip(vectors, masks, strict=True)]  # (n_b, H): the real vectors
+    return real if model.multi_vector else [row[0] for row in real]
 
 
 def _saved_config(directory: Path, saved: object) -> HdrConfig:

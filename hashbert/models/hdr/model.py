@@ -43,6 +43,7 @@ ROW_NAMES = {
     "trs": "HDR-BERT-Trs", "trs-mv": "HDR-BERT-Trs-MV", "colbert": "HDR-BERT-ColBERT", "gpt-mv": "HDR-BERT-GPT-MV"
 }
 TRAIN_CHUNK = 64  # utterances per encoder call in training, grouped by length so little padding is computed
+TURN_CHUNK = 8  # utterances per encoder call for concurrent turns: a short turn is not padded to a long one
 
 
 def newest_turns(turns: Sequence[str], max_turns: int) -> tuple[str, ...]:
@@ -66,7 +67,7 @@ def slot_vectors(encoder: TextEncoder, k: int, input_ids: torch.Tensor, attentio
     if short > 0:
         tokens = nn.functional.pad(tokens, (0, 0, 0, short))
         token_mask = nn.functional.pad(token_mask, (0, short))
-    ones = torch.ones((len(token_mask), 1), dtype=torch.bool, device=token_mask.device)
+    ones = torch.ones_like(attention_mask[:, :1], dtype=torch.bool)  # (N, 1); no len(): an exported graph keeps N
     return torch.cat([pooled, tokens], dim=1), torch.cat([ones, token_mask], dim=1)
 
 
@@ -99,6 +100,16 @@ def turn_index_of(contexts: Sequence[Sequence[str]], row: dict[str, int], device
     for b, context in enumerate(contexts):
         index[b, : len(context)] = torch.tensor([row[u] for u in context], dtype=torch.long)
     return index.to(device)
+
+
+def dialogue_turn_index(lengths: Sequence[int]) -> np.ndarray:
+    """(B, T) int64 rows of each dialogue's turns in a table stacking every dialogue's turns in order, -1 after
+    the last one (T = the longest dialogue), the ``turn_index`` an aggregator takes."""
+    index = np.full((len(lengths), max(lengths)), -1, dtype=np.int64)
+    offsets = np.cumsum([0, *lengths[:-1]])
+    for b, (offset, length) in enumerate(zip(offsets, lengths, strict=True)):
+        index[b, :length] = np.arange(offset, offset + length)
+    return index
 
 
 class HdrModel(nn.Module):
@@ -256,6 +267,31 @@ class HdrModel(nn.Module):
         with eval_mode(self):
             vectors, mask = encode_by_length(self.response_slots, tokens, batch_size, progress, "responses")
         return MultiVectors(vectors.float().cpu().numpy(), mask.cpu().numpy())
+
+    @torch.inference_mode()
+    def encode_utterances(self, utterances: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Utterances -> (U, k, H) float slot vectors and (U, k) bool mask, one forward pass (``HdrCache``'s step)."""
+        with eval_mode(self):
+            tokens = {k: v.to(self.device) for k, v in self.tokenize_utterances(list(utterances)).items()}
+            slots, mask = encode_by_length(self.utterance_slots, tokens, TURN_CHUNK)
+        return slots.float(), mask
+
+    @torch.inference_mode()
+    def aggregate_dialogues(self, dialogues: Sequence[tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]]]):
+        """Several dialogues' cached turns -> their context vectors, in one aggregator call.
+
+        Args:
+            dialogues: per dialogue, its T_b turns oldest first: T_b (k, H) slots and T_b (k,) masks.
+
+        Returns:
+            (B, k_out, H) float32 context vectors and their (B, k_out) bool mask, as NumPy arrays.
+        """
+        slots = torch.stack([torch.as_tensor(s) for d in dialogues for s in d[0]]).to(self.device)  # (U, k, H)
+        masks = torch.stack([torch.as_tensor(m) for d in dialogues for m in d[1]]).to(self.device)  # (U, k)
+        turn_index = torch.from_numpy(dialogue_turn_index([len(d[0]) for d in dialogues])).to(self.device)
+        with eval_mode(self):
+            vectors, mask = self.aggregator(slots.float(), masks.bool(), turn_index)  # (B, k_out, H), (B, k_out)
+        return vectors.float().cpu().numpy(), mask.cpu().numpy()
 
     def encode_contexts(self, contexts: Sequence[Sequence[str]], batch_size: int = 64, progress: bool = False):
         """Contexts -> (N, H) float32 (single-vector variants; colbert raises ``ValueError``)."""

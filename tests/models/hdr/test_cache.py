@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hashbert.io import ArtefactError
-from hashbert.models.hdr.cache import HdrCache, append_many
+from hashbert.models.hdr.cache import HdrCache, append_many, context_vectors_many
 from hashbert.models.hdr.model import HdrModel, newest_turns
 
 AGGREGATORS = ("trs", "trs-mv", "colbert", "gpt-mv")
@@ -25,6 +25,21 @@ def test_cache_equals_from_scratch_on_real_dialogues(small_hdr, dialogues, aggre
             got = cache.context_vectors()
             expected = scratch.vectors[i][scratch.mask[i]] if model.multi_vector else scratch.vectors[i, 0]
             np.testing.assert_allclose(got, expected, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("aggregator", AGGREGATORS)
+def test_context_vectors_many_equals_each_cache_alone(small_hdr, dialogues, aggregator):
+    model = small_hdr(aggregator)
+    caches = []
+    for n, dialogue in enumerate(dialogues[:3]):  # 1, 2, 3... turns: the shorter ones are padded in the batch
+        cache = HdrCache(model)
+        for utterance in dialogue[: n + 1]:
+            cache.append(utterance)
+        caches.append(cache)
+    for cache, together in zip(caches, context_vectors_many(caches), strict=True):
+        np.testing.assert_allclose(together, cache.context_vectors(), atol=2e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="empty"):
+        context_vectors_many([caches[0], HdrCache(model)])
 
 
 def test_append_encodes_only_the_newest_utterance(small_hdr, dialogues, monkeypatch):
@@ -50,8 +65,8 @@ def test_append_many_equals_one_append_per_cache_in_one_forward_pass(small_hdr, 
     alone, together = [HdrCache(model) for _ in dialogues[:3]], [HdrCache(model) for _ in dialogues[:3]]
     seen = []
     original = model.utterance_slots
-    monkeypatch.setattr(model, "utterance_slots", lambda **tokens: seen.append(len(tokens["input_ids"]))
-                        or original(**tokens))
+    monkeypatch.setattr(model, "utterance_slots", lambda input_ids, attention_mask: seen.append(len(input_ids))
+                        or original(input_ids, attention_mask))
     for turn in range(3):  # utterances of different lengths: the batch pads them
         utterances = [dialogue[turn] for dialogue in dialogues[:3]]
         for cache, utterance in zip(alone, utterances, strict=True):

@@ -1,0 +1,22 @@
+#!/bin/bash
+# The hard-candidates table: zero-shot, DR-BERT in-batch only and DR-BERT + BM25 hard negatives, scored on the
+# random test split, the BM25 test split and ConveRT's 1-of-100 (docs/results/hard-negatives.md).
+# Both DR-BERT runs use the README's budget: 4,000 seeded training pairs, batch 32, 1 epoch (125 steps), lr 5e-5.
+source "$(dirname "$0")/common.sh"
+OUT=runs/hard-negatives
+RECIPE="--train $DATA/train.txt --valid $DATA/valid.txt --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
+  --save-every 50"
+
+# 1. the BM25 split beside the random one (train/valid/test and the pool come out byte-identical)
+$HB data prepare chitchat --out $DATA --negatives bm25
+
+# 2. DR-BERT, in-batch negatives only, and with one BM25 negative per context (from its top 10 eligible)
+$HB train dual $RECIPE --out $OUT/dr-inbatch
+$HB train dual $RECIPE --out $OUT/dr-bm25 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10
+
+# 3. the three test protocols (R100@1 draws 99 other test responses per context, seeded by --seed 0)
+MODELS="--zero-shot --model $OUT/dr-inbatch/model --name DR-BERT-in-batch --model $OUT/dr-bm25/model \
+  --name DR-BERT+BM25-negatives"
+$HB evaluate rerank --test $DATA/test.txt $MODELS --csv $OUT/eval/random.csv --json $OUT/eval/random.json
+$HB evaluate rerank --test $DATA/test_bm25.txt $MODELS --csv $OUT/eval/bm25.csv --json $OUT/eval/bm25.json
+$HB evaluate rerank --test $DATA/test.txt --one-of-n 100 $MODELS --csv $OUT/eval/r100.csv --json $OUT/eval/r100.json

@@ -1,0 +1,191 @@
+"""Per-context hard negatives for dual-encoder training: BM25's or the model's own top-k over the training turns.
+
+The pool is the distinct turns of the training file (one dialogue per line). A pool text is eligible for
+a pair unless it is a turn of the pair's own conversation or a near-copy of its response (same lower-cased
+words, ``hashbert.data.bm25.near_copy_key``); eligible texts that are near-copies of each other count once.
+Each pair keeps its top ``hard_depth`` eligible texts, best first (``HardNegativeMiner.ranked``); every step
+draws ``hard_per_context`` of them per context, seeded by (seed, pair, step), so a resumed BM25 run draws
+what the uninterrupted one would. ``model`` mining (ANCE, Xiong et al. 2021 sec. 3) encodes a seeded
+subsample of the pool and the pair contexts with the current weights, searches a ``FloatIndex`` and re-mines
+every ``hard_refresh_every`` steps (a resumed run re-mines at once with the restored weights).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from hashbert.config import DataConfig, HardNegativeConfig, TrainConfig
+from hashbert.data import iter_labelled_lines
+from hashbert.data.bm25 import Bm25Pool, context_query, pick_negatives
+from hashbert.data.records import ContextResponse
+from hashbert.data.sampling import seeded_subsample
+from hashbert.index.dense import FloatIndex
+from hashbert.losses.in_batch import InBatchSoftmaxLoss
+from hashbert.models.dual_encoder import DualEncoder
+from hashbert.training.distributed import gather
+from hashbert.training.inputs import load_valid_evaluator
+from hashbert.training.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+# hits looked at per pair: eligibility drops a few (own turns, near-copies), so search beyond the depth
+_OVERSEARCH = 3
+
+
+class IndexedPair(NamedTuple):
+    """A training pair and its position in the miner's list (what a collate needs to find its negatives)."""
+
+    index: int
+    pair: ContextResponse
+
+
+class TrainingPool:
+    """The distinct turns of a training file and, per turn, the dialogues (file lines) that hold it.
+
+    Args:
+        dialogues: each dialogue's turns (a training line's context turns and response).
+    """
+
+    def __init__(self, dialogues: Sequence[Sequence[str]]) -> None:
+        owners: dict[str, set[int]] = {}
+        for index, turns in enumerate(dialogues):
+            for turn in turns:
+                owners.setdefault(turn, set()).add(index)
+        if not owners:
+            raise ValueError("the training pool is empty")
+        self.texts = list(owners)
+        self.owners = list(owners.values())
+        self._owners_of = owners
+
+    @classmethod
+    def from_file(cls, path: str, on_error: str = "raise") -> TrainingPool:
+        """Every positive line of a response-selection file as one dialogue (``train.txt`` holds one per line)."""
+        return cls([(*line.context, line.response) for line in iter_labelled_lines(path, on_error) if line.label])
+
+    def dialogues_of(self, pair: ContextResponse) -> set[int]:
+        """The dialogues holding every turn of ``pair`` (context and response): its own conversation(s)."""
+        turns = (*pair.context, pair.response)
+        return set.intersection(*(self._owners_of.get(turn, set()) for turn in turns))
+
+    def eligible(self, pair: ContextResponse) -> Callable[[int], bool]:
+        """``pool id -> bool``: False for the turns of ``pair``'s own conversation (and its context turns)."""
+        own, context = self.dialogues_of(pair), set(pair.context)
+        return lambda j: self.owners[j].isdisjoint(own) and self.texts[j] not in context
+
+
+class HardNegativeMiner:
+    """Keeps each pair's ranked eligible negatives and draws a step's negatives from them.
+
+    Args:
+        config: the hard-negative settings (``hard_negatives`` must be ``bm25`` or ``model``).
+        pairs: the training pairs, in the order ``IndexedPair.index`` refers to.
+        pool: the training turns.
+        seed: seed of the draws, the pool subsample and the random fill.
+    """
+
+    def __init__(self, config: HardNegativeConfig, pairs: Sequence[ContextResponse], pool: TrainingPool, seed: int):
+        if config.hard_negatives not in ("bm25", "model"):
+            raise ValueError(f"hard_negatives must be 'bm25' or 'model' to mine, got {config.hard_negatives!r}")
+        self.config, self.pairs, self.pool, self.seed = config, list(pairs), pool, seed
+        self.ranked: list[list[str]] = []  # per pair, its eligible negatives best first
+        self.mined_at: int | None = None
+
+    def mine_bm25(self) -> None:
+        """Rank the pool for every pair by BM25 of its last turns (``context_query``)."""
+        bm25 = Bm25Pool(self.pool.texts)
+        hits = bm25.search([context_query(p.context) for p in self.pairs], _OVERSEARCH * self.config.hard_depth)
+        self._keep(hits)
+
+    def mine_with_model(self, model: DualEncoder, batch_size: int = 64) -> None:
+        """Rank a seeded pool subsample for every pair by the model's dot product (exact float search)."""
+        ids = np.asarray(seeded_subsample(range(len(self.pool.texts)), self.config.hard_pool_size, self.seed))
+        index = FloatIndex(model.dim)
+        index.add(model.encode_responses([self.pool.texts[j] for j in ids], batch_size * 2), ids)
+        contexts = model.encode_contexts([p.context for p in self.pairs], batch_size)
+        _, hits = index.search(contexts, min(len(ids), _OVERSEARCH * self.config.hard_depth))
+        self._keep(hits)
+
+    def _keep(self, hits: np.ndarray) -> None:
+        """Per pair, its top ``hard_depth`` eligible texts of ``hits`` (pool ids, -1 = none); seeded random
+        eligible texts complete a list shorter than ``hard_per_context``."""
+        rng, depth, m = random.Random(self.seed), self.config.hard_depth, self.config.hard_per_context
+        texts, self.ranked, filled = self.pool.texts, [], 0
+        for pair, row in zip(self.pairs, hits, strict=True):
+            allowed = self.pool.eligible(pair)
+            picks = pick_negatives(row.tolist(), texts, allowed, pair.response, depth)
+            if len(picks) < m:
+                filled += 1
+                order = rng.sample(range(len(texts)), min(len(texts), 50 * m + 100))
+                picks += pick_negatives(order, texts, allowed, pair.response, m + len(picks))[: m - len(picks)]
+            if len(picks) < m:
+                raise ValueError(f"only {len(picks)} eligible negatives for a pair, need {m}: the pool is too small")
+            self.ranked.append(picks)
+        logger.info("mined %s negatives for %d pairs (%d completed at random)", self.config.hard_negatives,
+                    len(self.pairs), filled)
+
+    def refresh(self, step: int, model: DualEncoder | None) -> None:
+        """Mine when nothing is mined yet, and (``model`` mining) every ``hard_refresh_every`` steps."""
+        every = self.config.hard_refresh_every
+        due = self.mined_at is None or (
+            self.config.hard_negatives == "model" and every and step // every != self.mined_at // every
+        )
+        if not due:
+            return
+        if self.config.hard_negatives == "bm25":
+            self.mine_bm25()
+        else:
+            self.mine_with_model(model)
+        self.mined_at = step
+
+    def draw(self, index: int, step: int) -> list[str]:
+        """``hard_per_context`` distinct negatives of pair ``index`` for this step (seeded by seed, pair, step)."""
+        ranked = self.ranked[index]
+        rng = np.random.default_rng([self.seed, index, step])
+        chosen = rng.choice(len(ranked), self.config.hard_per_context, replace=False)
+        return [ranked[j] for j in chosen]
+
+
+def hard_negative_trainer(
+    model: DualEncoder,
+    loss: InBatchSoftmaxLoss,
+    pairs: list[ContextResponse],
+    negatives: HardNegativeConfig,
+    data: DataConfig,
+    train: TrainConfig,
+    out_dir: str,
+    fingerprint: dict,
+) -> Trainer:
+    """A ``Trainer`` for a ``DualEncoder`` whose batches carry each context's ``hard_per_context`` mined negatives.
+
+    The collate refreshes the miner first (BM25 once; model mining every ``hard_refresh_every`` steps) and
+    tokenises the B * m negatives; the loss scores them as per-context negatives, (B, m, H), beside the
+    in-batch ones (under torchrun every tensor is gathered, the negatives staying with their contexts).
+    """
+    miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed)
+
+    def collate(items: list[IndexedPair]) -> dict:
+        step = trainer.state.step
+        miner.refresh(step, model)
+        batch = model.collate([item.pair for item in items])
+        batch["negatives"] = model.batcher.responses([text for item in items for text in miner.draw(item.index, step)])
+        return batch
+
+    def compute_loss(batch: dict) -> torch.Tensor:
+        context_vecs, response_vecs = model(batch["context"], batch["response"])  # (B, H) each
+        negative_vecs = model.response_encoder(**batch["negatives"])  # (B * m, H)
+        per_context = negative_vecs.view(context_vecs.shape[0], -1, negative_vecs.shape[-1])  # (B, m, H)
+        context_vecs, response_vecs, per_context = gather((context_vecs, response_vecs, per_context))
+        return loss(context_vecs, response_vecs, context_negative_vecs=per_context)
+
+    examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
+    trainer = Trainer(
+        model, compute_loss, examples, collate, train, out_dir, evaluator=load_valid_evaluator(data, train.seed),
+        dedupe_key=lambda item: item.pair.response, fingerprint=fingerprint,
+    )
+    return trainer

@@ -1,0 +1,107 @@
+"""The BM25 test split: same contexts as the random one, on-topic negatives, never the own conversation nor a
+near-copy of the positive; the pieces (query, pool, picks) on hand-made texts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hashbert.cli import main
+from hashbert.data import load_chitchat, prepare_chitchat, read_rerank_groups, split_dialogues
+from hashbert.data.bm25 import Bm25Pool, context_query, near_copy_key, pick_negatives
+
+SLICE = 200  # conversations: 10 test and 10 valid dialogues, a few hundred turns each split
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """The same slice prepared twice: with bm25 negatives and with random ones only."""
+    bm25, plain = tmp_path_factory.mktemp("bm25"), tmp_path_factory.mktemp("random")
+    prepare_chitchat(bm25, contexts_per_dialogue=3, max_dialogues=SLICE, negatives="bm25")
+    prepare_chitchat(plain, contexts_per_dialogue=3, max_dialogues=SLICE)
+    return bm25, plain
+
+
+def _content_words(text: str) -> set[str]:
+    """The words BM25 matches on: bm25s's tokens, English stop-words removed."""
+    import bm25s
+
+    return set(bm25s.tokenize([text], stopwords="en", return_ids=False, show_progress=False)[0])
+
+
+def test_random_files_are_unchanged_and_bm25_files_sit_beside_them(prepared):
+    bm25, plain = prepared
+    for name in ("train.txt", "valid.txt", "test.txt", "responses.txt", "test.speakers"):
+        assert (bm25 / name).read_bytes() == (plain / name).read_bytes(), name
+    meta = json.loads((bm25 / "meta.json").read_text())
+    assert meta["parameters"]["negatives"] == "bm25" and "negatives" not in json.loads(
+        (plain / "meta.json").read_text()
+    )["parameters"]
+    for split in ("valid", "test"):
+        assert meta["splits"][f"{split}_bm25"]["lines"] == meta["splits"][split]["lines"]
+        assert (bm25 / f"{split}_bm25.speakers").read_bytes() == (bm25 / f"{split}.speakers").read_bytes()
+
+
+def test_bm25_groups_keep_contexts_and_positives_and_obey_the_negative_rules(prepared):
+    bm25, _ = prepared
+    test_dialogues = split_dialogues(load_chitchat(max_dialogues=SLICE))[2]
+    owner = {turn: {d.id for d in test_dialogues if turn in d.turns} for d in test_dialogues for turn in d.turns}
+    hard = read_rerank_groups(bm25 / "test_bm25.txt", speakers_path=bm25 / "test_bm25.speakers")
+    easy = read_rerank_groups(bm25 / "test.txt")
+    assert len(hard) == len(easy) > 20
+    for h, e in zip(hard, easy, strict=True):
+        assert (h.context, h.candidates[0], h.labels) == (e.context, e.candidates[0], e.labels)
+        own = next(d.id for d in test_dialogues if d.turns[: len(h.context) + 1] == (*h.context, h.candidates[0]))
+        negatives = h.candidates[1:]
+        keys = [near_copy_key(text) for text in negatives]
+        assert len(set(keys)) == 9 and near_copy_key(h.candidates[0]) not in keys
+        assert all(text in owner and own not in owner[text] for text in negatives)  # other test conversations
+
+
+def test_bm25_negatives_share_more_words_with_the_context_than_random_ones(prepared):
+    bm25, _ = prepared
+    hard = read_rerank_groups(bm25 / "test_bm25.txt")
+    easy = read_rerank_groups(bm25 / "test.txt")
+
+    def overlap(groups) -> float:
+        shared = [_content_words(context_query(g.context)) & _content_words(g.candidates[1]) for g in groups]
+        return float(np.mean([len(words) for words in shared]))
+
+    assert overlap(hard) > 2 * overlap(easy) and overlap(hard) >= 2
+
+
+def test_context_query_weights_the_last_turn_twice():
+    assert context_query(("a", "b", "c")) == "b c c"
+    assert context_query(("only",)) == "only only"
+    assert context_query(("a", "b", "c"), turns=3, last_weight=1) == "a b c"
+    with pytest.raises(ValueError, match="turns"):
+        context_query(("a",), turns=0)
+
+
+def test_near_copy_key_ignores_case_punctuation_and_spacing():
+    assert near_copy_key("Yes!!  I do.") == near_copy_key("yes i do") == "yes i do"
+    assert near_copy_key("yes, I do") != near_copy_key("yes I don't")
+
+
+def test_pool_ranks_by_shared_rare_words_and_marks_no_match():
+    pool = Bm25Pool(["i love my dog", "cats are nice", "my dog and my cat", "the weather today"])
+    ranked = pool.search(["dog dog cat", "zebra"], k=4)
+    assert ranked.shape == (2, 4) and set(ranked[0, :2]) == {0, 2} and ranked[0, 3] == -1
+    assert (ranked[1] == -1).all()  # no shared word: no BM25 candidate at all
+
+
+def test_pick_negatives_skips_forbidden_texts_and_near_copies():
+    texts = ["Sure!", "sure", "no way", "maybe", "ok"]
+    picks = pick_negatives([0, 1, 2, 3, 4], texts, lambda j: j != 3, positive="OK", n=5)
+    assert picks == ["Sure!", "no way"]  # "sure" copies "Sure!", "maybe" is forbidden, "ok" copies the positive
+    assert pick_negatives([2, -1, 0], texts, lambda j: True, positive="x", n=5) == ["no way"]  # -1 ends the hits
+
+
+def test_cli_prepares_the_bm25_split(tmp_path, capsys):
+    assert main(["data", "prepare", "chitchat", "--out", str(tmp_path), "--max-dialogues", "60",
+                 "--negatives", "bm25"]) == 0
+    assert "test_bm25: contexts=" in capsys.readouterr().out
+    assert len(read_rerank_groups(tmp_path / "valid_bm25.txt")) == len(read_rerank_groups(tmp_path / "valid.txt"))
+    assert main(["data", "prepare", "chitchat", "--out", str(tmp_path), "--negatives", "tfidf"]) == 2

@@ -1,0 +1,103 @@
+"""Hard-negative mining for DR-BERT on a real Chit-Chat slice: BM25's and the model's own top-k, the exclusion
+rules, the seeded draws, the refresh schedule, and ``train_dual_encoder`` feeding them to the loss."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from hashbert.config import DataConfig, HardNegativeConfig, TrainConfig
+from hashbert.data import iter_labelled_lines, read_training_pairs
+from hashbert.data.bm25 import near_copy_key
+from hashbert.data.sampling import seeded_subsample
+from hashbert.training.dual import train_dual_encoder
+from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool
+
+TINY_RUN = {"batch_size": 8, "max_steps": 1, "save_every": 0, "progress": False, "device": "cpu", "threads": 2}
+
+
+@pytest.fixture(scope="module")
+def corpus(small_corpus):
+    """(train path, 40 seeded pairs, the pool, each pair's own dialogue turns)."""
+    train = str(small_corpus / "train.txt")
+    pairs = seeded_subsample(read_training_pairs(train), 40, seed=0)
+    dialogues = [(*line.context, line.response) for line in iter_labelled_lines(train)]
+    own = [set().union(*(d for d in dialogues if all(t in d for t in (*p.context, p.response)))) for p in pairs]
+    return train, pairs, TrainingPool(dialogues), own
+
+
+def _check_rules(miner: HardNegativeMiner, own: list[set[str]], depth: int) -> None:
+    for pair, ranked, own_turns in zip(miner.pairs, miner.ranked, own, strict=True):
+        keys = [near_copy_key(text) for text in ranked]
+        assert 1 <= len(ranked) <= depth and len(set(keys)) == len(keys)
+        assert near_copy_key(pair.response) not in keys and not own_turns & set(ranked)
+
+
+def test_bm25_mining_excludes_the_own_conversation_and_near_copies(corpus):
+    _, pairs, pool, own = corpus
+    miner = HardNegativeMiner(HardNegativeConfig("bm25", hard_per_context=2, hard_depth=5), pairs, pool, seed=0)
+    miner.refresh(0, model=None)
+    _check_rules(miner, own, depth=5)
+    assert sum(len(r) == 5 for r in miner.ranked) > 0.9 * len(pairs)  # a 2,000-turn pool fills most lists
+
+
+def test_draws_are_distinct_and_seeded_by_pair_and_step(corpus):
+    _, pairs, pool, _ = corpus
+    miner = HardNegativeMiner(HardNegativeConfig("bm25", hard_per_context=3, hard_depth=6), pairs, pool, seed=0)
+    miner.refresh(0, model=None)
+    draws = [miner.draw(i, step=4) for i in range(len(pairs))]
+    assert all(len(set(d)) == 3 and set(d) <= set(r) for d, r in zip(draws, miner.ranked, strict=True))
+    assert draws == [miner.draw(i, step=4) for i in range(len(pairs))]
+    assert draws != [miner.draw(i, step=5) for i in range(len(pairs))]
+
+
+def test_model_mining_takes_the_best_scoring_eligible_texts(corpus, dual_encoder):
+    _, pairs, pool, own = corpus
+    pairs, own = pairs[:12], own[:12]
+    config = HardNegativeConfig("model", hard_depth=3, hard_pool_size=150)
+    miner = HardNegativeMiner(config, pairs, pool, seed=0)
+    miner.mine_with_model(dual_encoder)
+    _check_rules(miner, own, depth=3)
+    # brute force over the same seeded 150 pool texts: the best eligible text by dot product comes first
+    texts = [pool.texts[j] for j in seeded_subsample(range(len(pool.texts)), 150, 0)]
+    scores = dual_encoder.encode_contexts([p.context for p in pairs]) @ dual_encoder.encode_responses(texts).T
+    for row, pair, own_turns, ranked in zip(scores, pairs, own, miner.ranked, strict=True):
+        best = next(texts[j] for j in np.argsort(-row) if texts[j] not in own_turns
+                    and near_copy_key(texts[j]) != near_copy_key(pair.response))
+        assert ranked[0] == best
+
+
+def test_model_mining_refreshes_every_n_steps(corpus, monkeypatch):
+    _, pairs, pool, _ = corpus
+    miner = HardNegativeMiner(HardNegativeConfig("model", hard_refresh_every=3), pairs, pool, seed=0)
+    mined_at = []
+    monkeypatch.setattr(miner, "mine_with_model", lambda model: mined_at.append(step))
+    for step in range(8):
+        miner.refresh(step, model=None)
+    assert mined_at == [0, 3, 6]
+
+
+def _train(corpus_path: str, out, negatives: HardNegativeConfig, small_config, **overrides) -> dict:
+    data = DataConfig(train=corpus_path, max_train_pairs=32)
+    return train_dual_encoder(small_config, data, TrainConfig(**{**TINY_RUN, **overrides}), out, negatives)
+
+
+def test_hard_negatives_reach_the_loss(corpus, small_config, tmp_path):
+    train = corpus[0]
+    plain = _train(train, tmp_path / "plain", HardNegativeConfig(), small_config)
+    hard = _train(train, tmp_path / "bm25", HardNegativeConfig("bm25", hard_per_context=2), small_config)
+    # same weights, same batch: two more candidates per context can only raise the first step's loss
+    assert hard["state"]["losses"][0] > plain["state"]["losses"][0]
+    saved = json.loads((tmp_path / "bm25" / "run.json").read_text())
+    assert saved["negatives"]["hard_negatives"] == "bm25" and (tmp_path / "bm25" / "model").is_dir()
+
+
+def test_model_negatives_train_and_re_mine(corpus, small_config, tmp_path, caplog):
+    negatives = HardNegativeConfig("model", hard_refresh_every=1, hard_pool_size=100)
+    with caplog.at_level(logging.INFO, logger="hashbert.training.hard_negatives"):
+        summary = _train(corpus[0], tmp_path / "ance", negatives, small_config, max_steps=2)
+    assert summary["total_steps"] == 2 and np.isfinite(summary["state"]["losses"]).all()
+    assert sum("mined model negatives" in record.message for record in caplog.records) == 2  # steps 0 and 1
