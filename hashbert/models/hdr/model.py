@@ -112,7 +112,27 @@ def dialogue_turn_index(lengths: Sequence[int]) -> np.ndarray:
     return index
 
 
-class HdrModel(nn.Module):
+class MultiVectorScoring:
+    """``encode_contexts``, ``encode_responses`` and ``rerank_scores`` from a model's ``encode_context_vectors`` and
+    ``encode_response_vectors`` (``MultiVectors``): shared by the torch ``HdrModel`` and its ONNX Runtime twin."""
+
+    def encode_contexts(self, contexts: Sequence[Sequence[str]], batch_size: int = 64, progress: bool = False):
+        """Contexts -> (N, H) float32 (single-vector variants; colbert raises ``ValueError``)."""
+        return self.encode_context_vectors(contexts, batch_size, progress).single()
+
+    def encode_responses(self, responses: Sequence[str], batch_size: int = 128, progress: bool = False):
+        """Responses -> (N, H) float32 (single-vector variants; colbert raises ``ValueError``)."""
+        return self.encode_response_vectors(responses, batch_size, progress).single()
+
+    def rerank_scores(self, groups: Sequence, batch_size: int = 64, progress: bool = False) -> list[np.ndarray]:
+        """Per ``RerankGroup``, (n,) cosine (or MaxSim) scores of its candidates; each text is encoded once."""
+        index = index_groups(groups)
+        contexts = self.encode_context_vectors(index.contexts, batch_size, progress)
+        responses = self.encode_response_vectors(index.responses, batch_size * 2, progress)
+        return group_maxsim_scores(contexts, responses, index)
+
+
+class HdrModel(MultiVectorScoring, nn.Module):
     """Utterance encoder + response encoder + aggregator. Build with ``HdrModel.build`` or ``HdrModel.load``.
 
     Args:
@@ -293,17 +313,3 @@ class HdrModel(nn.Module):
             vectors, mask = self.aggregator(slots.float(), masks.bool(), turn_index)  # (B, k_out, H), (B, k_out)
         return vectors.float().cpu().numpy(), mask.cpu().numpy()
 
-    def encode_contexts(self, contexts: Sequence[Sequence[str]], batch_size: int = 64, progress: bool = False):
-        """Contexts -> (N, H) float32 (single-vector variants; colbert raises ``ValueError``)."""
-        return self.encode_context_vectors(contexts, batch_size, progress).single()
-
-    def encode_responses(self, responses: Sequence[str], batch_size: int = 128, progress: bool = False):
-        """Responses -> (N, H) float32 (single-vector variants; colbert raises ``ValueError``)."""
-        return self.encode_response_vectors(responses, batch_size, progress).single()
-
-    def rerank_scores(self, groups: Sequence, batch_size: int = 64, progress: bool = False) -> list[np.ndarray]:
-        """Per ``RerankGroup``, (n,) cosine (or MaxSim) scores of its candidates; each text is encoded once."""
-        index = index_groups(groups)
-        contexts = self.encode_context_vectors(index.contexts, batch_size, progress)
-        responses = self.encode_response_vectors(index.responses, batch_size * 2, progress)
-        return group_maxsim_scores(contexts, responses, index)

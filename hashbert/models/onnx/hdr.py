@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hashbert.models.hashing.scoring import index_groups
-from hashbert.models.hdr.aggregators import MultiVectors, group_maxsim_scores
-from hashbert.models.hdr.model import TURN_CHUNK, dialogue_turn_index, newest_turns, turn_index_of
+from hashbert.models.hdr.aggregators import MultiVectors
+from hashbert.models.hdr.model import TURN_CHUNK, MultiVectorScoring, dialogue_turn_index, newest_turns, turn_index_of
 from hashbert.models.onnx.runtime import OnnxGraph
 
 logger = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ def _numpy_tokens(tokens: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return {k: v.numpy() for k, v in tokens.items()}
 
 
-class OnnxHdrModel:
+class OnnxHdrModel(MultiVectorScoring):
     """HDR-BERT's inference on ONNX Runtime.
 
     Args:
@@ -132,17 +131,3 @@ class OnnxHdrModel:
         vectors, mask = encode_by_length(self.response_slots, tokens, batch_size, progress, "responses")
         return MultiVectors(vectors, mask)
 
-    def encode_contexts(self, contexts: Sequence[Sequence[str]], batch_size: int = 64, progress: bool = False):
-        """Contexts -> (N, H) float32 (single-vector variants)."""
-        return self.encode_context_vectors(contexts, batch_size, progress).single()
-
-    def encode_responses(self, responses: Sequence[str], batch_size: int = 128, progress: bool = False):
-        """Responses -> (N, H) float32 (single-vector variants)."""
-        return self.encode_response_vectors(responses, batch_size, progress).single()
-
-    def rerank_scores(self, groups: Sequence, batch_size: int = 64, progress: bool = False) -> list[np.ndarray]:
-        """Per ``RerankGroup``, (n,) cosine (or MaxSim) scores of its candidates, as ``HdrModel.rerank_scores``."""
-        index = index_groups(groups)
-        contexts = self.encode_context_vectors(index.contexts, batch_size, progress)
-        responses = self.encode_response_vectors(index.responses, batch_size * 2, progress)
-        return group_maxsim_scores(contexts, responses, index)
