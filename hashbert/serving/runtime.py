@@ -132,12 +132,12 @@ class Runtime:
         self.metrics.batch_size.observe(len(items))
         if kind == "adds":
             return _add_checked(items)
-        k = max(k for _, k in items)
+        largest = max(k for _, k in items)
         things = [thing for thing, _ in items]
         if kind == "contexts":
-            selections = self.retriever.select_batch(things, k)
+            selections = self.retriever.select_batch(things, largest)
         else:
-            selections = self.retriever.select_conversations(things, k)
+            selections = self.retriever.select_conversations(things, largest)
         return [_cut(selection, k) for selection, (_, k) in zip(selections, items, strict=True)]
 
     def _add_utterance(self, conversation: Any, text: str, speaker: int) -> bytes:

@@ -156,9 +156,7 @@ def append_many(caches: Sequence[HdrCache], utterances: Sequence[str], speakers:
         raise ValueError(f"{len(caches)} caches, {len(utterances)} utterances and {len(speakers)} speakers")
     if not caches:
         return
-    model = caches[0].model
-    if any(cache.model is not model for cache in caches):
-        raise ValueError("append_many needs caches of one model")
+    model = _shared_model(caches, "append_many")
     for speaker in speakers:
         if speaker not in (None, 0, 1):
             raise ValueError(f"speaker must be 0, 1 or None, got {speaker!r}")
@@ -166,6 +164,14 @@ def append_many(caches: Sequence[HdrCache], utterances: Sequence[str], speakers:
     for i, (cache, utterance, speaker) in enumerate(zip(caches, utterances, speakers, strict=True)):
         cache.turns.append(CachedTurn(utterance, cache.next_index, speaker, slots[i], mask[i]))
         cache.next_index += 1
+
+
+def _shared_model(caches: Sequence[HdrCache], what: str) -> HdrModel:
+    """The one model every cache of a batch uses (a batch runs one model's forward pass)."""
+    model = caches[0].model
+    if any(cache.model is not model for cache in caches):
+        raise ValueError(f"{what} needs caches of one model")
+    return model
 
 
 def context_vectors_many(caches: Sequence[HdrCache]) -> list[np.ndarray]:
@@ -178,9 +184,7 @@ def context_vectors_many(caches: Sequence[HdrCache]) -> list[np.ndarray]:
         raise ValueError("the cache is empty: append an utterance first")
     if not caches:
         return []
-    model = caches[0].model
-    if any(cache.model is not model for cache in caches):
-        raise ValueError("context_vectors_many needs caches of one model")
+    model = _shared_model(caches, "context_vectors_many")
     dialogues = [([t.slots for t in cache.turns], [t.slot_mask for t in cache.turns]) for cache in caches]
     vectors, masks = model.aggregate_dialogues(dialogues)  # (B, k_out, H), (B, k_out)
     real = [row[mask] for row, mask in zip(vectors, masks, strict=True)]  # (n_b, H): the real vectors
