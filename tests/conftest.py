@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,15 @@ def small_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("chitchat80")
     prepare_chitchat(out, seed=0, contexts_per_dialogue=3, max_dialogues=80)
     return out
+
+
+@pytest.fixture(scope="module")
+def module_tmp(request, tmp_path_factory) -> Iterator[Path]:
+    """A directory for one test module's shared runs and models, deleted after the module's last test.
+
+    Why: models and checkpoints take about 0.5 GB each; kept until the session ends (as ``tmp_path_factory``
+    keeps them) they add up to tens of GB and can fill the disk before the last test runs.
+    """
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

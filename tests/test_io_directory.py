@@ -220,3 +220,20 @@ def test_remove_artefact_removes_link_versions_and_plain_directories(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ArtefactError, match="not found"):
         read(tmp_path / "model")
+
+
+@pytest.mark.parametrize("free, blamed", [(0, True), (10 * io_directories.FULL_DISK_BYTES, False)])
+def test_a_write_failing_on_a_full_disk_says_so(tmp_path, monkeypatch, free, blamed):
+    save(tmp_path / "a")
+    monkeypatch.setattr(io_directories.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1, 1, free))
+    with pytest.raises(ArtefactError if blamed else RuntimeError, match="disk is full" if blamed else "unexpected"):
+        with atomic_directory(tmp_path / "a", "test"):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 161462016 vs 161461908")
+    assert read(tmp_path / "a") == "v1"  # nothing replaced
+    assert not any(".tmp" in p.name for p in tmp_path.iterdir())
+
+
+def test_enospc_is_blamed_on_the_disk_whatever_space_is_left(tmp_path):
+    with pytest.raises(ArtefactError, match="disk is full"):
+        with atomic_directory(tmp_path / "a", "test"):
+            raise OSError(28, "No space left on device")

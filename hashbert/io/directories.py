@@ -5,6 +5,7 @@ See ``hashbert.io`` for the layout and the guarantees.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -17,12 +18,13 @@ from contextlib import contextmanager
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from hashbert.io.files import CHECKSUM_FILE, _fsync_path, _fsync_tree, _new_temporary
+from hashbert.io.files import CHECKSUM_FILE, ArtefactError, _fsync_path, _fsync_tree, _new_temporary
 from hashbert.io.locks import _open_locked, _release, output_lock
 
 logger = logging.getLogger(__name__)
 
 MARKER_FILE = ".hashbert-artefact"
+FULL_DISK_BYTES = 64 * 2**20  # below this, a failed artefact write is blamed on the full disk
 SUPERSEDED_GRACE_S = 60.0  # how long a replaced version stays readable for readers that resolved it
 # Artefacts written before MARKER_FILE existed: a file that names the kind (else config.json "type").
 _OLD_KIND_FILES = (
@@ -294,12 +296,29 @@ def atomic_directory(path: str | Path, kind: str | None = None, overwrite: bool 
             _write_marker(tmp, kind)
             _fsync_tree(tmp)
             _publish(tmp, path)
-        except BaseException:
+        except BaseException as err:
+            full = _disk_full(tmp, err)
             shutil.rmtree(tmp, ignore_errors=True)
+            if full:
+                raise ArtefactError(f"could not write {path}: {full}; nothing was replaced") from err
             raise
         _remove_leftovers(path.parent, path.name, SUPERSEDED_GRACE_S)
     finally:
         _release(lock, fd)
+
+
+def _disk_full(tmp: Path, err: BaseException) -> str | None:
+    """Why a write into ``tmp`` failed when the cause is a full disk, else None.
+
+    Why: torch's writer reports a full disk as ``RuntimeError: ... unexpected pos``, not ``ENOSPC``; the
+    user should read "the disk is full", not a traceback.
+    """
+    if isinstance(err, OSError) and err.errno != errno.ENOSPC or not isinstance(err, OSError | RuntimeError):
+        return None
+    free = shutil.disk_usage(tmp if tmp.exists() else tmp.parent).free
+    if isinstance(err, RuntimeError) and free > FULL_DISK_BYTES:
+        return None
+    return f"the disk is full ({free / 2**20:.0f} MiB free on {tmp.parent}); free space and run it again"
 
 
 @contextmanager

@@ -38,8 +38,8 @@ def _one_torch_thread(_base_dual_encoder):
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("bundles")
+def work(module_tmp) -> Path:
+    return module_tmp
 
 
 @pytest.fixture(scope="module")

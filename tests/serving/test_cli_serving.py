@@ -19,11 +19,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def files(_base_dual_encoder, small_corpus, tmp_path_factory) -> dict[str, Path]:
+def files(_base_dual_encoder, small_corpus, module_tmp) -> dict[str, Path]:
     import torch
 
     torch.set_num_threads(1)
-    work = tmp_path_factory.mktemp("cli-serving")
+    work = module_tmp
     lines = (small_corpus / "responses.txt").read_text(encoding="utf-8").splitlines()[:80]
     (work / "first.txt").write_text("\n".join(lines[:60]) + "\n", encoding="utf-8")
     (work / "more.txt").write_text("\n".join(lines[60:]) + "\n", encoding="utf-8")

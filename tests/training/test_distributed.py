@@ -77,9 +77,9 @@ def _run(command: list[str], log: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(small_corpus, encoder_without_dropout, tmp_path_factory) -> dict[str, Path | str]:
+def runs(small_corpus, encoder_without_dropout, module_tmp) -> dict[str, Path | str]:
     """One plain process with batch 2b and torchrun's two with b, side by side."""
-    root = tmp_path_factory.mktemp("ddp")
+    root = module_tmp
     one = [sys.executable, "-m", "hashbert.cli", *_args(small_corpus, encoder_without_dropout, 2 * B, root / "one")]
     two = [*TORCHRUN, "-m", "hashbert.cli", *_args(small_corpus, encoder_without_dropout, B, root / "two")]
     with ThreadPoolExecutor(2) as pool:

@@ -88,9 +88,9 @@ def _kill_and_rerun(train: Path, out: Path, sig: signal.Signals, seed: int) -> O
 
 
 @pytest.fixture(scope="module")
-def outcomes(small_corpus, tmp_path_factory) -> dict[str, Outcome]:
+def outcomes(small_corpus, module_tmp) -> dict[str, Outcome]:
     """The reference run and every trial, run side by side."""
-    train, root = small_corpus / "train.txt", tmp_path_factory.mktemp("kill_resume")
+    train, root = small_corpus / "train.txt", module_tmp
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=max(1, min(len(TRIALS) + 1, cpus))) as pool:
         futures = {"reference": pool.submit(_finish, train, root / "reference")}
