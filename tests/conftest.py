@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# A suite started in the background by a non-interactive shell inherits SIGINT ignored (POSIX), and Python keeps
+# it so, in this process and in every child: the Ctrl-C tests need it delivered.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SMALL_ENCODER = {"max_context_length": 48, "max_response_length": 16, "max_context_turns": 4}
 

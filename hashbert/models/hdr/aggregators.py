@@ -137,10 +137,10 @@ class HdrAggregator(nn.Module):
         distance = (newest[:, None] - torch.arange(T, device=x.device)).clamp(min=0)  # (B, T), 0 = newest
         h = x + self.turn_position(distance)[:, :, None] + self.slot_position.weight[:k]
         h = self.dropout(self.input_norm(h)).reshape(B, T * k, H)
-        causal = nn.Transformer.generate_square_subsequent_mask(T * k, device=h.device) < 0 if self.causal else None
-        out = self.transformer(h, mask=causal, src_key_padding_mask=~mask.reshape(B, T * k)).reshape(B, T, k, H)
         batch = torch.arange(B, device=h.device)
-        newest_out, own, own_mask = out[batch, newest], x[batch, newest], mask[batch, newest]  # (B, k, H), (B, k)
+        rows = newest[:, None] * k + torch.arange(k, device=h.device)  # (B, k) the newest turn's positions
+        newest_out = self._transform_newest(h, ~mask.reshape(B, T * k), rows)
+        own, own_mask = x[batch, newest], mask[batch, newest]  # (B, k, H), (B, k)
         if self.kind == "colbert":
             aggregated = newest_out
         else:
@@ -155,6 +155,36 @@ class HdrAggregator(nn.Module):
         if self.normalize:
             vectors = nn.functional.normalize(vectors, dim=-1)
         return vectors, own_mask
+
+    def _transform_newest(self, h: torch.Tensor, padding: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The transformer's (B, k, H) outputs at positions ``rows`` (B, k) of its (B, T k, H) input ``h``.
+
+        Why: only the newest turn's outputs are read, so the last layer computes its queries, residuals and
+        feed-forward at those k positions alone (keys and values still span every turn); the result equals
+        running the whole last layer and picking the rows, at about 1/T of its cost (a 1-layer aggregator
+        over 10 turns: a tenth of the work).
+        """
+        positions = torch.arange(h.shape[1], device=h.device)
+        causal = positions[None] > positions[:, None] if self.causal else None  # True: masked
+        *early, last = self.transformer.layers
+        for layer in early:
+            h = layer(h, src_mask=causal, src_key_padding_mask=padding)
+        query = h[torch.arange(h.shape[0], device=h.device)[:, None], rows]  # (B, k, H); len(h) would fix B in ONNX
+        attn_mask = None
+        if self.causal:  # each newest slot sees the positions up to its own (later ones are padding anyway)
+            attn_mask = (positions[None, None] > rows[..., None]).repeat_interleave(last.self_attn.num_heads, 0)
+
+        def attend(q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
+            out = last.self_attn(q, kv, kv, attn_mask=attn_mask, key_padding_mask=padding, need_weights=False)[0]
+            return last.dropout1(out)
+
+        if last.norm_first:  # pre-norm (gpt-mv), then the encoder's final LayerNorm
+            memory = last.norm1(h)
+            out = query + attend(last.norm1(query), memory)
+            out = out + last._ff_block(last.norm2(out))  # torch's own feed-forward block (linear, gelu, dropouts)
+            return self.transformer.norm(out)
+        out = last.norm1(query + attend(query, h))
+        return last.norm2(out + last._ff_block(out))
 
     def _history(self, pooled: torch.Tensor, distance: torch.Tensor, turn_valid: torch.Tensor) -> torch.Tensor:
         """(B, H) sum of the earlier turns' pooled vectors (B, T, H), weighted by their learned distance weights."""
