@@ -9,7 +9,8 @@ For real test dialogues of 20 turns and every turn 1..20, batch 1 on the CPU:
   costs ``2 n (4 H^2 + 2 H F)`` (projections and feed-forward, 2 FLOPs per multiply-add) ``+ 4 n^2 H``
   (attention scores and weighted sum). DR-BERT: its 6 layers over the context's tokens (<= 128); HDR
   encoder: the same 6 layers over the newest utterance's tokens (<= ``utterance_length``); HDR
-  aggregator: its layers over ``turns x k`` positions, plus the merge layer and the skip path. Embeddings, LayerNorms,
+  aggregator: its layers over ``turns x k`` positions (the last one's outputs at the newest turn's ``k``
+  only), plus the merge layer and the skip path. Embeddings, LayerNorms,
   softmax and pooling are left out (well under 1%). The linear part is cross-checked against
   ``FlopCounterMode`` for DR-BERT.
 * **Wall-clock ms**: median over ``--repeats`` runs (after a warm-up) of the whole per-turn work,
@@ -64,9 +65,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def layer_flops(n: int, width: int, ffn: int) -> int:
-    """FLOPs of one Transformer layer over ``n`` positions (see the module docstring)."""
-    return 2 * n * (4 * width * width + 2 * width * ffn) + 4 * n * n * width
+def layer_flops(n: int, width: int, ffn: int, queries: int | None = None) -> int:
+    """FLOPs of one Transformer layer over ``n`` positions (see the module docstring), or of its outputs at
+    ``queries`` of them only (keys and values still over all ``n``: HDR's last aggregator layer)."""
+    q = n if queries is None else queries
+    return 2 * n * 2 * width * width + 2 * q * (2 * width * width + 2 * width * ffn) + 4 * q * n * width
 
 
 def bert_flops(model_config, n: int) -> int:
@@ -79,7 +82,9 @@ def aggregator_flops(model: HdrModel, turns: int) -> int:
     config, width = model.config, model.dim
     n, out = turns * config.slots, config.slots if model.multi_vector else 1
     history = 2 * turns * width if config.history_decay else 0  # the skip path's weighted sum
-    return config.layers * layer_flops(n, width, config.ffn_dim or 4 * width) + out * 2 * (2 * width) * width + history
+    ffn = config.ffn_dim or 4 * width
+    layers = (config.layers - 1) * layer_flops(n, width, ffn) + layer_flops(n, width, ffn, queries=config.slots)
+    return layers + out * 2 * (2 * width) * width + history
 
 
 def load_dialogues(path: Path, turns: int, count: int, seed: int) -> list[tuple[str, ...]]:
