@@ -20,3 +20,20 @@ MODELS="--zero-shot --model $OUT/dr-inbatch/model --name DR-BERT-in-batch --mode
 $HB evaluate rerank --test $DATA/test.txt $MODELS --csv $OUT/eval/random.csv --json $OUT/eval/random.json
 $HB evaluate rerank --test $DATA/test_bm25.txt $MODELS --csv $OUT/eval/bm25.csv --json $OUT/eval/bm25.json
 $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 $MODELS --csv $OUT/eval/r100.csv --json $OUT/eval/r100.json
+
+# 4. gentler variants: BM25 negatives from the top 100, and the model's own top 100 re-mined every 50 steps
+$HB train dual $RECIPE --out $OUT/dr-bm25-d100 --hard-negatives bm25 --hard-per-context 1 --hard-depth 100
+$HB train dual $RECIPE --out $OUT/dr-model-d100 --hard-negatives model --hard-per-context 1 --hard-depth 100 \
+  --hard-refresh-every 50 --hard-pool-size 20000
+for run in dr-bm25-d100 dr-model-d100; do
+  $HB evaluate rerank --test $DATA/test.txt --model $OUT/$run/model --json $OUT/eval/$run-random.json
+  $HB evaluate rerank --test $DATA/test_bm25.txt --model $OUT/$run/model --json $OUT/eval/$run-bm25.json
+  $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model $OUT/$run/model --json $OUT/eval/$run-r100.json
+done
+# 5. HDR-BERT-Trs-MV (experiments/hdr_layers.sh trains runs/hdr-layers/l3 and l1) on the BM25 split and 1-of-100
+for L in 3 1; do
+  $HB evaluate rerank --test $DATA/test_bm25.txt --model runs/hdr-layers/l$L/model \
+    --json runs/hdr-layers/eval/l$L-bm25.json
+  $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model runs/hdr-layers/l$L/model \
+    --json runs/hdr-layers/eval/l$L-r100.json
+done
