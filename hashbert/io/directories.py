@@ -313,10 +313,11 @@ def _disk_full(tmp: Path, err: BaseException) -> str | None:
     Why: torch's writer reports a full disk as ``RuntimeError: ... unexpected pos``, not ``ENOSPC``; the
     user should read "the disk is full", not a traceback.
     """
-    if isinstance(err, OSError) and err.errno != errno.ENOSPC or not isinstance(err, OSError | RuntimeError):
+    enospc = isinstance(err, OSError) and err.errno == errno.ENOSPC
+    if not enospc and not isinstance(err, RuntimeError):
         return None
     free = shutil.disk_usage(tmp if tmp.exists() else tmp.parent).free
-    if isinstance(err, RuntimeError) and free > FULL_DISK_BYTES:
+    if not enospc and free > FULL_DISK_BYTES:  # a RuntimeError with room left is not about the disk
         return None
     return f"the disk is full ({free / 2**20:.0f} MiB free on {tmp.parent}); free space and run it again"
 

@@ -138,8 +138,8 @@ class HdrAggregator(nn.Module):
         h = x + self.turn_position(distance)[:, :, None] + self.slot_position.weight[:k]
         h = self.dropout(self.input_norm(h)).reshape(B, T * k, H)
         batch = torch.arange(B, device=h.device)
-        positions = newest[:, None] * k + torch.arange(k, device=h.device)  # (B, k): the newest turn's in h
-        newest_out = self._transform_newest(h, ~mask.reshape(B, T * k), positions)
+        newest_rows = newest[:, None] * k + torch.arange(k, device=h.device)  # (B, k): the newest turn's in h
+        newest_out = self._transform_newest(h, ~mask.reshape(B, T * k), newest_rows)
         own, own_mask = x[batch, newest], mask[batch, newest]  # (B, k, H), (B, k)
         if self.kind == "colbert":
             aggregated = newest_out
