@@ -2,6 +2,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 HB=${HB:-.venv/bin/hashbert}
-DATA=runs/chitchat
+DATA=${DATA:-runs/chitchat}
 DR=runs/dr-bert/model
 PAIRS="--train $DATA/train.txt --valid $DATA/valid.txt --max-train-pairs 20000"

@@ -58,7 +58,7 @@ def train_dual_command(run: r.TrainDualRun) -> int:
 def train_hash_command(run: r.TrainHashRun) -> int:
     from hashbert.training.hash_training import train_hash_heads
 
-    summary = train_hash_heads(run.hash, run.loss, run.encoder, run.data, run.train, run.output.out)
+    summary = train_hash_heads(run.hash, run.loss, run.encoder, run.data, run.train, run.output.out, run.negatives)
     print(describe_run(summary, f"Hash-BERT({summary['n_bits']})", Path(run.output.out) / "model"))
     return 0
 

@@ -78,6 +78,9 @@ class TrainHashRun(Config):
     data and pair selection), then train a hashing head per side (MLP -> n_bits) with similarity preservation,
     quantization and reconstruction losses. Seed variants: 'tanh' = --relax tanh --quantization-weight 0; 'no-kl'
     = --reconstruction-weight 0; 'multi_tower_dim' = --hidden; 'dr-bert normalization' = --normalize-input.
+    --hard-negatives model adds, per context, --hard-per-context responses from the heads' own Hamming top
+    --hard-depth over the cached training responses (never its own conversation nor a near-copy of its response),
+    re-mined with the current heads every --hard-refresh-every steps; every context of the batch scores them.
     Checkpoints go to --out/checkpoints: rerun the same command to resume an interrupted run exactly. The model
     goes to --out/model, the record to --out/run.json.
     """
@@ -92,6 +95,7 @@ class TrainHashRun(Config):
     train: TrainConfig = embedded(
         lambda: TrainConfig(lr=1e-4, batch_size=128, epochs=5, warmup_ratio=0.05, save_every=1000, eval_every=500)
     )
+    negatives: HardNegativeConfig = embedded(HardNegativeConfig)
 
 
 @dataclass(frozen=True)

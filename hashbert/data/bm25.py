@@ -73,7 +73,12 @@ class Bm25Pool:
         k = min(k, len(self.texts))
         # bm25s refuses an empty query: give a stop-word-only query a token no text has (all scores 0)
         tokens = [query or ["\x00"] for query in self._tokenize(queries)]
-        ids, scores = self._index.retrieve(tokens, k=k, show_progress=False, n_threads=0)
+        # every core (bm25s's 0 is sequential): queries are scored independently, so the hits are the same.
+        # numpy's top-k always: bm25s's "auto" takes jax where installed, which orders ties differently (the split
+        # must not depend on the machine) and grabs most of a GPU's memory in a process that trains on it
+        ids, scores = self._index.retrieve(
+            tokens, k=k, show_progress=False, n_threads=-1, backend_selection="numpy"
+        )
         return np.where(scores > 0, ids, -1).astype(np.int64)
 
 

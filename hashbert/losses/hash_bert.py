@@ -46,9 +46,12 @@ class HashBertLoss(nn.Module):
         response_decoded: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Args:
-            context_hash, response_hash: (B, b) relaxed outputs, row i of each a true pair.
-            context_vecs, response_vecs: (B, dim) dense vectors (distillation teacher, reconstruction targets).
-            context_decoded, response_decoded: (B, dim) decoder outputs (needed when the reconstruction weight > 0).
+            context_hash, response_hash: (B, b) and (B + N, b) relaxed outputs, row i < B of each a true pair; the
+                N responses after them are extra (hard) negatives shared by the batch.
+            context_vecs, response_vecs: (B, dim) and (B + N, dim) dense vectors (distillation teacher,
+                reconstruction targets).
+            context_decoded, response_decoded: decoder outputs, shaped as the vectors (needed when the
+                reconstruction weight > 0).
         Returns: scalar loss.
         """
         cfg = self.config
@@ -58,7 +61,7 @@ class HashBertLoss(nn.Module):
             if cfg.similarity == "distill":
                 if context_vecs is None or response_vecs is None:
                     raise ValueError("the distill similarity needs the dense vectors (the teacher's scores)")
-                teacher = context_vecs @ response_vecs.T  # (B, B) DR-BERT's in-batch scores
+                teacher = context_vecs @ response_vecs.T  # (B, B+N) DR-BERT's scores
             parts["similarity"] = self.similarity(context_hash, response_hash, teacher)
         if cfg.quantization_weight:
             parts["quantization"] = self.quantization(context_hash, response_hash)

@@ -1,8 +1,8 @@
 """SimilarityPreservingLoss: make the context-by-response matrix of hash outputs identify the true pairs.
 
-With ``S_ij = cos(h_c_i, h_r_j)`` (B x B; for ±1 outputs this is ``h_c . h_r / b = 1 - 2 d_H / b``, d_H the
-Hamming distance, and using the cosine elsewhere makes the term blind to the outputs' scale, which the
-quantization term sets), four forms:
+With ``S_ij = cos(h_c_i, h_r_j)`` (B x B, or B x (B + N) with N extra negatives after the paired responses;
+for ±1 outputs this is ``h_c . h_r / b = 1 - 2 d_H / b``, d_H the Hamming distance, and using the cosine
+elsewhere makes the term blind to the outputs' scale, which the quantization term sets), four forms:
 
 * ``distill``: make each row (and column) of ``softmax(S / temperature)`` match the dense model's
   ``softmax(x_c . x_r / teacher_temperature)`` (KL divergence): preserves the DR-BERT's whole
@@ -54,24 +54,32 @@ class SimilarityPreservingLoss(nn.Module):
         self, context_hash: torch.Tensor, response_hash: torch.Tensor, teacher_scores: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Args:
-            context_hash: (B, b) relaxed context outputs; response_hash: (B, b), row i pairs with context i.
-            teacher_scores: (B, B) dense scores ``context_vecs @ response_vecs.T`` (``distill`` form only).
+            context_hash: (B, b) relaxed context outputs.
+            response_hash: (B + N, b): row i < B pairs with context i; the N rows after them are extra negatives
+                (hard negatives mined for the batch's contexts), shared by every context.
+            teacher_scores: (B, B + N) dense scores ``context_vecs @ response_vecs.T`` (``distill`` form only).
         Returns: scalar loss.
         """
         batch = context_hash.shape[0]
+        if response_hash.shape[0] < batch:
+            raise ValueError(f"need a response per context: {batch} contexts, {response_hash.shape[0]} responses")
         # Cosine, which is h_c . h_r / b exactly at the corners (±1 outputs) and ignores the outputs' scale
         # elsewhere: at initialisation a random projection's cosines already track the dense ones.
-        s = nn.functional.normalize(context_hash, dim=-1) @ nn.functional.normalize(response_hash, dim=-1).T  # (B, B)
-        eye = torch.eye(batch, dtype=torch.bool, device=s.device)
+        unit_c, unit_r = nn.functional.normalize(context_hash, dim=-1), nn.functional.normalize(response_hash, dim=-1)
+        s = unit_c @ unit_r.T  # (B, B+N)
+        eye = torch.eye(batch, s.shape[1], dtype=torch.bool, device=s.device)  # the true pairs
         if self.form == "softmax":
             return nn.functional.cross_entropy(s / self.temperature, torch.arange(batch, device=s.device))
         if self.form == "distill":
             if teacher_scores is None:
                 raise ValueError("the distill form needs teacher_scores (the dense model's in-batch scores)")
-            return 0.5 * (_kl(teacher_scores, s, self.teacher_temperature, self.temperature)
-                          + _kl(teacher_scores.T, s.T, self.teacher_temperature, self.temperature))
+            # rows over every response; columns only for the B paired responses (an extra negative's own
+            # context is not in the batch, so its column has no target to match)
+            t, t_teacher = self.temperature, self.teacher_temperature
+            rows = _kl(teacher_scores, s, t_teacher, t)
+            return 0.5 * (rows + _kl(teacher_scores[:, :batch].T, s[:, :batch].T, t_teacher, t))
         target = torch.where(eye, torch.ones_like(s), torch.full_like(s, self.negative_target))
-        squared = (s - target) ** 2  # (B, B)
+        squared = (s - target) ** 2  # (B, B+N)
         if self.form == "frobenius":
             return squared.mean()
         return 0.5 * (squared[eye].mean() + squared[~eye].mean())
@@ -82,6 +90,6 @@ class SimilarityPreservingLoss(nn.Module):
 
 
 def _kl(teacher: torch.Tensor, student: torch.Tensor, teacher_temperature: float, temperature: float) -> torch.Tensor:
-    """Mean over rows of KL(softmax(teacher / t_t) || softmax(student / t)). Args: (B, B) scores."""
+    """Mean over rows of KL(softmax(teacher / t_t) || softmax(student / t)). Args: (rows, columns) scores."""
     target = torch.softmax(teacher.detach() / teacher_temperature, dim=-1)
     return nn.functional.kl_div(torch.log_softmax(student / temperature, dim=-1), target, reduction="batchmean")

@@ -7,7 +7,8 @@ Each pair keeps its top ``hard_depth`` eligible texts, best first (``HardNegativ
 draws ``hard_per_context`` of them per context, seeded by (seed, pair, step), so a resumed BM25 run draws
 what the uninterrupted one would. ``model`` mining (ANCE, Xiong et al. 2021 sec. 3) encodes a seeded
 subsample of the pool and the pair contexts with the current weights, searches a ``FloatIndex`` and re-mines
-every ``hard_refresh_every`` steps (a resumed run re-mines at once with the restored weights).
+every ``hard_refresh_every`` steps (a resumed run re-mines at once with the restored weights). The hashing heads
+mine the same way with their own codes (``mine_with_codes``: Hamming top-k over the cached training responses).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from hashbert.data import iter_labelled_lines
 from hashbert.data.bm25 import Bm25Pool, context_query, pick_negatives
 from hashbert.data.records import ContextResponse
 from hashbert.data.sampling import seeded_subsample
-from hashbert.index.dense import FloatIndex
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.models.dual_encoder import DualEncoder
 from hashbert.training.distributed import gather
@@ -62,11 +62,16 @@ class TrainingPool:
         self.texts = list(owners)
         self.owners = list(owners.values())
         self._owners_of = owners
+        self._ids = {text: i for i, text in enumerate(self.texts)}
 
     @classmethod
     def from_file(cls, path: str, on_error: str = "raise") -> TrainingPool:
         """Every positive line of a response-selection file as one dialogue (``train.txt`` holds one per line)."""
         return cls([(*line.context, line.response) for line in iter_labelled_lines(path, on_error) if line.label])
+
+    def id_of(self, text: str) -> int:
+        """The pool id of a turn of the training file (``KeyError`` for any other text)."""
+        return self._ids[text]
 
     def dialogues_of(self, pair: ContextResponse) -> set[int]:
         """The dialogues holding every turn of ``pair`` (context and response): its own conversation(s)."""
@@ -104,6 +109,8 @@ class HardNegativeMiner:
 
     def mine_with_model(self, model: DualEncoder, batch_size: int = 64) -> None:
         """Rank a seeded pool subsample for every pair by the model's dot product (exact float search)."""
+        from hashbert.index.dense import FloatIndex  # here: BM25 mining (and a GPU box without faiss) needs none
+
         ids = np.asarray(seeded_subsample(range(len(self.pool.texts)), self.config.hard_pool_size, self.seed))
         index = FloatIndex(model.dim)
         index.add(model.encode_responses([self.pool.texts[j] for j in ids], batch_size * 2), ids)
@@ -111,17 +118,33 @@ class HardNegativeMiner:
         _, hits = index.search(contexts, min(len(ids), _OVERSEARCH * self.config.hard_depth))
         self._keep(hits)
 
-    def _keep(self, hits: np.ndarray) -> None:
+    def mine_with_codes(self, context_codes: np.ndarray, pool_codes: np.ndarray, pool_ids: Sequence[int]) -> None:
+        """Rank the coded pool texts for every pair by Hamming distance to its context's code (the heads' own
+        retrieval; exact, faiss's flat binary index).
+
+        Args:
+            context_codes: (n_pairs, n_bits/8) packed codes, row i of pair i.
+            pool_codes: (n, n_bits/8) packed codes of the pool texts ``pool_ids`` (the only texts drawn).
+        """
+        from hashbert.index.binary import BinaryFlatIndex  # (BM25 mining needs no faiss)
+
+        index = BinaryFlatIndex(8 * pool_codes.shape[1])
+        index.add(pool_codes, np.asarray(pool_ids, dtype=np.int64))
+        _, hits = index.search(context_codes, min(len(pool_ids), _OVERSEARCH * self.config.hard_depth))
+        self._keep(hits, list(pool_ids))
+
+    def _keep(self, hits: np.ndarray, fill_ids: Sequence[int] | None = None) -> None:
         """Per pair, its top ``hard_depth`` eligible texts of ``hits`` (pool ids, -1 = none); seeded random
-        eligible texts complete a list shorter than ``hard_per_context``."""
+        eligible texts (of ``fill_ids``, default the whole pool) complete a list shorter than ``hard_per_context``."""
         rng, depth, m = random.Random(self.seed), self.config.hard_depth, self.config.hard_per_context
         texts, self.ranked, filled = self.pool.texts, [], 0
+        fill_ids = range(len(texts)) if fill_ids is None else fill_ids
         for pair, row in zip(self.pairs, hits, strict=True):
             allowed = self.pool.eligible(pair)
             picks = pick_negatives(row.tolist(), texts, allowed, pair.response, depth)
             if len(picks) < m:
                 filled += 1
-                order = rng.sample(range(len(texts)), min(len(texts), 50 * m + 100))
+                order = rng.sample(fill_ids, min(len(fill_ids), 50 * m + 100))
                 picks += pick_negatives(order, texts, allowed, pair.response, m + len(picks))[: m - len(picks)]
             if len(picks) < m:
                 raise ValueError(f"only {len(picks)} eligible negatives for a pair, need {m}: the pool is too small")
@@ -129,8 +152,9 @@ class HardNegativeMiner:
         logger.info("mined %s negatives for %d pairs (%d completed at random)", self.config.hard_negatives,
                     len(self.pairs), filled)
 
-    def refresh(self, step: int, model: DualEncoder | None) -> None:
-        """Mine when nothing is mined yet, and (``model`` mining) every ``hard_refresh_every`` steps."""
+    def refresh(self, step: int, mine_with_model: Callable[[], None]) -> None:
+        """Mine when nothing is mined yet, and (``model`` mining, by calling ``mine_with_model``) every
+        ``hard_refresh_every`` steps."""
         every = self.config.hard_refresh_every
         due = self.mined_at is None or (
             self.config.hard_negatives == "model" and every and step // every != self.mined_at // every
@@ -140,7 +164,7 @@ class HardNegativeMiner:
         if self.config.hard_negatives == "bm25":
             self.mine_bm25()
         else:
-            self.mine_with_model(model)
+            mine_with_model()
         self.mined_at = step
 
     def draw(self, index: int, step: int) -> list[str]:
@@ -171,7 +195,7 @@ def hard_negative_trainer(
 
     def collate(items: list[IndexedPair]) -> dict:
         step = trainer.state.step
-        miner.refresh(step, model)
+        miner.refresh(step, lambda: miner.mine_with_model(model))
         batch = model.collate([item.pair for item in items])
         batch["negatives"] = model.batcher.responses([text for item in items for text in miner.draw(item.index, step)])
         return batch

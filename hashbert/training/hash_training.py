@@ -23,6 +23,7 @@ from torch import nn
 
 from hashbert.config import (
     DataConfig,
+    HardNegativeConfig,
     HashBertConfig,
     HashConfig,
     HashEncoderConfig,
@@ -30,6 +31,7 @@ from hashbert.config import (
     TrainConfig,
     config_to_dict,
 )
+from hashbert.data.bm25 import near_copy_key
 from hashbert.data.vector_cache import group_vectors, pair_vectors
 from hashbert.evaluation.hashing import VectorRerankEvaluator
 from hashbert.io import write_json
@@ -39,11 +41,12 @@ from hashbert.models.hashing.hash_bert import HashBert, referencing
 from hashbert.models.hashing.lsh import ITQ
 from hashbert.models.hashing.scoring import code_stats, codes_of, index_groups
 from hashbert.models.hashing.tower_heads import HashHeads
-from hashbert.training.distributed import gather, is_main, main_process_first
+from hashbert.training.distributed import active, gather, is_main, main_process_first
 from hashbert.training.fingerprint import run_fingerprint
+from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.schedules import bpr_beta
-from hashbert.training.trainer import Trainer
+from hashbert.training.trainer import Trainer, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +79,43 @@ class StepLoss:
              **{k: float(np.mean([self.parts[i][k] for i in span])) for k in self.parts[span[0]]}}
             for span in spans
         ]
+
+
+def code_negatives_collate(
+    heads: HashHeads, miner: HardNegativeMiner, context_np: np.ndarray, response_np: np.ndarray,
+    step_of: Callable[[], int],
+) -> Callable[[list[int]], dict[str, torch.Tensor]]:
+    """``collate(pair indices)`` whose ``response_vecs`` are the batch's responses followed by each context's
+    ``hard_per_context`` mined negatives (cached vectors): the heads' own Hamming top-k over the distinct training
+    responses, re-mined with the current heads every ``hard_refresh_every`` steps (``step_of()`` is the step).
+    The loss scores every context against all of them (``SimilarityPreservingLoss``'s extra negatives).
+
+    Args:
+        context_np, response_np: (n_pairs, dim) cached vectors, row i of pair i of ``miner.pairs``.
+    """
+    rows_of: dict[str, int] = {}  # distinct response text -> a row of response_np holding its vector
+    for i, pair in enumerate(miner.pairs):
+        rows_of.setdefault(pair.response, i)
+    texts = list(rows_of)
+    pool_vecs = response_np[[rows_of[t] for t in texts]]
+    pool_ids = [miner.pool.id_of(t) for t in texts]
+    context_t, response_t = torch.from_numpy(context_np), torch.from_numpy(response_np)
+
+    def mine() -> None:
+        context_codes = codes_of(heads.context_hash_vectors(context_np))
+        miner.mine_with_codes(context_codes, codes_of(heads.response_hash_vectors(pool_vecs)), pool_ids)
+
+    def collate(indices: list[int]) -> dict[str, torch.Tensor]:
+        step = step_of()
+        miner.refresh(step, mine)
+        rows = torch.as_tensor(indices)
+        # the negatives are shared by the batch: one that is a near-copy of another context's positive is dropped
+        positives = {near_copy_key(miner.pairs[i].response) for i in indices}
+        drawn = [text for i in indices for text in miner.draw(i, step)]
+        negatives = torch.as_tensor([rows_of[t] for t in drawn if near_copy_key(t) not in positives], dtype=torch.long)
+        return {"context_vecs": context_t[rows], "response_vecs": torch.cat([response_t[rows], response_t[negatives]])}
+
+    return collate
 
 
 def beta_for(config: HashConfig, step: int) -> float:
@@ -112,14 +152,17 @@ def fit_hashing(
 
 def train_hash_heads(
     hash_config: HashConfig, loss_config: HashLossConfig, encoder: HashEncoderConfig, data: DataConfig,
-    train: TrainConfig, out_dir: str | Path,
+    train: TrainConfig, out_dir: str | Path, negatives: HardNegativeConfig | None = None,
 ) -> dict[str, Any]:
     """Train Hash-BERT heads on ``encoder.dual_encoder`` and save the HashBert to ``out_dir/model``.
 
     ``out_dir`` also holds the resumable checkpoints, ``run.json`` (configs, pairs, time, loss parts
     over time, validation metrics, code statistics) and, unless ``encoder.cache_dir`` says otherwise,
-    the vector cache.
+    the vector cache. ``negatives`` ``model`` adds each context's hard negatives from the heads' own Hamming
+    top-k over the cached training responses, re-mined every ``hard_refresh_every`` steps.
     """
+    negatives = negatives or HardNegativeConfig()
+    _check_negatives(negatives, encoder)
     if not encoder.dual_encoder:
         raise ValueError("--dual-encoder is required: the trained DR-BERT directory")
     if not data.train:
@@ -133,13 +176,32 @@ def train_hash_heads(
     model = HashBert(HashBertConfig(hash=hash_config, in_dim=dual.dim, decoders=heads.has_decoders), dual, heads)
     extra = {
         "pairs": len(pairs), "hash": config_to_dict(hash_config), "loss": config_to_dict(loss_config),
-        "encoder": config_to_dict(encoder), "data": config_to_dict(data),
+        "encoder": config_to_dict(encoder), "data": config_to_dict(data), "negatives": config_to_dict(negatives),
     }
-    run = _train_joint if encoder.unfreeze_layers else _train_on_vectors
+    mined = {"negatives": negatives} if negatives.hard_negatives != "none" else {}  # (in-batch runs still resume)
     fingerprint = run_fingerprint(
-        data, {"dual_encoder": encoder.dual_encoder}, hash=hash_config, loss=loss_config, encoder=encoder
+        data, {"dual_encoder": encoder.dual_encoder}, hash=hash_config, loss=loss_config, encoder=encoder, **mined
     )
-    return run(model, HashBertLoss(loss_config), pairs, encoder, data, train, Path(out_dir), extra, fingerprint)
+    if encoder.unfreeze_layers:
+        return _train_joint(model, HashBertLoss(loss_config), pairs, encoder, data, train, Path(out_dir), extra,
+                            fingerprint)
+    return _train_on_vectors(model, HashBertLoss(loss_config), pairs, encoder, data, train, Path(out_dir), extra,
+                             fingerprint, negatives)
+
+
+def _check_negatives(negatives: HardNegativeConfig, encoder: HashEncoderConfig) -> None:
+    """The heads mine with their own codes, on cached vectors, in one process."""
+    if negatives.hard_negatives == "none":
+        return
+    if negatives.hard_negatives != "model":
+        raise ValueError(
+            f"train hash mines hard negatives with the heads' own codes: --hard-negatives model or none, "
+            f"got {negatives.hard_negatives!r}"
+        )
+    if encoder.unfreeze_layers:
+        raise ValueError("--hard-negatives model needs the cached vectors of a frozen encoder: --unfreeze-layers 0")
+    if active():
+        raise ValueError("--hard-negatives model trains the heads in one process (not under torchrun)")
 
 
 def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint) -> dict[str, Any]:
@@ -163,13 +225,14 @@ def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra, finge
     )
 
 
-def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint) -> dict[str, Any]:
+def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint, negatives) -> dict:
     """The heads alone on cached DR-BERT vectors of ``pairs`` (and of the validation groups)."""
     dual, heads, hash_config = model.dual_encoder, model.heads, model.config.hash
     dual_dir = Path(encoder.dual_encoder)
     cache_dir = Path(encoder.cache_dir) if encoder.cache_dir else out_dir / "cache"
     selection = {"expansion": data.expansion, "max_train_pairs": data.max_train_pairs, "seed": train.seed,
                  "max_context_turns": dual.config.encoder.max_context_turns}
+    dual.to(resolve_device(train.device))  # the training device encodes the cache too (a GPU: ~119k pairs in seconds)
     with main_process_first():  # under torchrun the others read what rank 0 encoded
         context_np, response_np = pair_vectors(
             dual, dual_dir, pairs, {"train": data.train}, selection, cache_dir, encoder.encode_batch_size,
@@ -204,9 +267,13 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, 
         rows = torch.as_tensor(indices)
         return {"context_vecs": context_t[rows], "response_vecs": response_t[rows]}
 
+    step_loss = StepLoss(heads_loss, loss)
+    if negatives.hard_negatives == "model":
+        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed)
+        collate = code_negatives_collate(heads, miner, context_np, response_np, lambda: step_loss.trainer.state.step)
     model.config = referencing(model.config, dual_dir)
     summary = fit_hashing(
-        heads, model, StepLoss(heads_loss, loss), list(range(len(pairs))), collate, train, out_dir, evaluator,
+        heads, model, step_loss, list(range(len(pairs))), collate, train, out_dir, evaluator,
         lambda i: pairs[i].response, extra, fingerprint,
     )
     summary["train_code_stats"] = code_stats(codes_of(heads.response_hash_vectors(response_np)), hash_config.n_bits)

@@ -69,3 +69,39 @@ def test_frobenius_rewards_collapse_more_than_balanced_mse():
     zeros = torch.zeros(64, 64)
     assert float(SimilarityPreservingLoss("frobenius")(zeros, zeros)) == pytest.approx(1 / 64)
     assert float(SimilarityPreservingLoss("mse")(zeros, zeros)) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("form", ["softmax", "distill", "mse", "frobenius"])
+def test_extra_negatives_widen_the_rows(form):
+    """Extra negatives after the B paired responses: softmax is the cross-entropy over all B + N columns, an
+    extra negative that matches a context (a hard one) costs more than a far one, and N = 0 is the square loss."""
+    torch.manual_seed(5)
+    h_c, h_r = torch.randn(4, 32), torch.randn(4, 32)
+    teacher = lambda r: h_c @ r.T  # noqa: E731
+    loss = SimilarityPreservingLoss(form, temperature=0.5, teacher_temperature=0.5)
+    square = float(loss(h_c, h_r, teacher(h_r)))
+    assert float(loss(h_c, h_r[:4], teacher(h_r[:4]))) == pytest.approx(square)
+    hard, far = torch.cat([h_r, h_c[:2]]), torch.cat([h_r, torch.randn(2, 32)])  # negatives equal to contexts 0, 1
+    if form == "softmax":
+        s = torch.nn.functional.normalize(h_c, dim=-1) @ torch.nn.functional.normalize(hard, dim=-1).T
+        expected = torch.nn.functional.cross_entropy(s / 0.5, torch.arange(4))
+        assert float(loss(h_c, hard)) == pytest.approx(float(expected), rel=1e-5)
+    if form != "distill":  # (distill follows the teacher, which scores the hard ones high too)
+        assert float(loss(h_c, hard, teacher(hard))) > float(loss(h_c, far, teacher(far)))
+    with pytest.raises(ValueError, match="a response per context"):
+        loss(h_c, h_r[:3], teacher(h_r[:3]))
+
+
+def test_distill_with_extra_negatives_follows_the_teacher_on_them(gradient_step):
+    """The teacher ranks an extra negative above the positive for context 0: distillation moves the codes so."""
+    torch.manual_seed(6)
+    h_c = torch.randn(4, 64).tanh().requires_grad_()
+    h_r = torch.randn(5, 64).tanh().requires_grad_()
+    teacher = torch.eye(4, 5)
+    teacher[0, 4], teacher[0, 0] = 2.0, 0.0
+    loss = SimilarityPreservingLoss("distill", temperature=0.1, teacher_temperature=0.1)
+    for _ in range(100):
+        gradient_step(lambda a, b: loss(a, b, teacher), h_c, h_r, lr=2.0)
+    s = torch.nn.functional.normalize(h_c, dim=-1) @ torch.nn.functional.normalize(h_r, dim=-1).T
+    assert int(s[0].argmax()) == 4
+    assert [int(i) for i in s[1:].argmax(1)] == [1, 2, 3]

@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import pytest
 
+from hashbert.codes import hamming_distance
 from hashbert.config import DataConfig, HardNegativeConfig, TrainConfig
 from hashbert.data import iter_labelled_lines, read_training_pairs
 from hashbert.data.bm25 import near_copy_key
@@ -39,7 +40,7 @@ def _check_rules(miner: HardNegativeMiner, own: list[set[str]], depth: int) -> N
 def test_bm25_mining_excludes_the_own_conversation_and_near_copies(corpus):
     _, pairs, pool, own = corpus
     miner = HardNegativeMiner(HardNegativeConfig("bm25", hard_per_context=2, hard_depth=5), pairs, pool, seed=0)
-    miner.refresh(0, model=None)
+    miner.refresh(0, mine_with_model=None)
     _check_rules(miner, own, depth=5)
     assert sum(len(r) == 5 for r in miner.ranked) > 0.9 * len(pairs)  # a 2,000-turn pool fills most lists
 
@@ -47,7 +48,7 @@ def test_bm25_mining_excludes_the_own_conversation_and_near_copies(corpus):
 def test_draws_are_distinct_and_seeded_by_pair_and_step(corpus):
     _, pairs, pool, _ = corpus
     miner = HardNegativeMiner(HardNegativeConfig("bm25", hard_per_context=3, hard_depth=6), pairs, pool, seed=0)
-    miner.refresh(0, model=None)
+    miner.refresh(0, mine_with_model=None)
     draws = [miner.draw(i, step=4) for i in range(len(pairs))]
     assert all(len(set(d)) == 3 and set(d) <= set(r) for d, r in zip(draws, miner.ranked, strict=True))
     assert draws == [miner.draw(i, step=4) for i in range(len(pairs))]
@@ -70,14 +71,34 @@ def test_model_mining_takes_the_best_scoring_eligible_texts(corpus, dual_encoder
         assert ranked[0] == best
 
 
-def test_model_mining_refreshes_every_n_steps(corpus, monkeypatch):
+def test_model_mining_refreshes_every_n_steps(corpus):
     _, pairs, pool, _ = corpus
     miner = HardNegativeMiner(HardNegativeConfig("model", hard_refresh_every=3), pairs, pool, seed=0)
     mined_at = []
-    monkeypatch.setattr(miner, "mine_with_model", lambda model: mined_at.append(step))
     for step in range(8):
-        miner.refresh(step, model=None)
+        miner.refresh(step, lambda step=step: mined_at.append(step))
     assert mined_at == [0, 3, 6]
+
+
+def test_code_mining_ranks_by_hamming_distance_over_the_coded_texts(corpus):
+    """The heads' mining: the nearest eligible coded text by Hamming distance comes first; texts without a code
+    (not in ``pool_ids``) are never drawn."""
+    _, pairs, pool, own = corpus
+    rng = np.random.default_rng(0)
+    pool_ids = sorted(rng.choice(len(pool.texts), 300, replace=False).tolist())
+    context_codes = rng.integers(0, 256, (len(pairs), 8), dtype=np.uint8)  # 64 bits
+    pool_codes = rng.integers(0, 256, (len(pool_ids), 8), dtype=np.uint8)
+    miner = HardNegativeMiner(HardNegativeConfig("model", hard_depth=4), pairs, pool, seed=0)
+    miner.mine_with_codes(context_codes, pool_codes, pool_ids)
+    _check_rules(miner, own, depth=4)
+    coded = {pool.texts[j] for j in pool_ids}
+    distances = hamming_distance(context_codes, pool_codes)
+    for pair, own_turns, ranked, row in zip(pairs, own, miner.ranked, distances, strict=True):
+        assert set(ranked) <= coded
+        eligible = [j for j in range(len(pool_ids)) if pool.texts[pool_ids[j]] not in own_turns
+                    and near_copy_key(pool.texts[pool_ids[j]]) != near_copy_key(pair.response)]
+        nearest = min(row[j] for j in eligible)
+        assert row[pool_ids.index(pool.id_of(ranked[0]))] == nearest
 
 
 def _train(corpus_path: str, out, negatives: HardNegativeConfig, small_config, **overrides) -> dict:

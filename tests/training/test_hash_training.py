@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from hashbert.config import (
     BprConfig,
     DataConfig,
     EncoderConfig,
+    HardNegativeConfig,
     HashConfig,
     HashEncoderConfig,
     HashLossConfig,
@@ -94,3 +97,25 @@ def test_bpr_tiny_run(split, tmp_path):
     assert model.config.recipe == "bpr" and model.config.hash.hidden == 0 and model.config.encoder_embedded
     groups = split[1][:3]
     assert len(model.rerank_scores(groups, scoring="asymmetric")) == 3
+
+
+@pytest.mark.slow
+def test_code_mined_negatives_reach_the_loss_and_re_mine(saved_dual, split, tmp_path, caplog):
+    """--hard-negatives model: the heads' own Hamming top-k joins the softmax (the first step's similarity loss,
+    same ITQ start and batch, can only rise), is re-mined every N steps, and is recorded in run.json."""
+    encoder = HashEncoderConfig(dual_encoder=str(saved_dual), cache_dir=str(tmp_path / "cache"))
+    data, heads = DataConfig(train=str(split[0]), max_train_pairs=200), HashConfig(n_bits=64, hidden=0, init="itq")
+    loss, train = HashLossConfig(quantization_weight=0.0), _train(batch_size=32, max_steps=3, lr=1e-4)
+    plain = train_hash_heads(heads, loss, encoder, data, train, tmp_path / "plain")
+    negatives = HardNegativeConfig("model", hard_per_context=2, hard_depth=5, hard_refresh_every=2)
+    with caplog.at_level(logging.INFO, logger="hashbert.training.hard_negatives"):
+        hard = train_hash_heads(heads, loss, encoder, data, train, tmp_path / "hard", negatives)
+    first = lambda summary: summary["loss_parts"][0]["similarity"]  # noqa: E731
+    assert first(hard) > first(plain)
+    assert sum("mined model negatives for 200 pairs" in r.message for r in caplog.records) == 2  # steps 0 and 2
+    assert hard["negatives"]["hard_negatives"] == "model" and plain["negatives"]["hard_negatives"] == "none"
+    with pytest.raises(ValueError, match="heads' own codes"):
+        train_hash_heads(heads, loss, encoder, data, train, tmp_path / "bm25", HardNegativeConfig("bm25"))
+    with pytest.raises(ValueError, match="frozen encoder"):
+        unfrozen = HashEncoderConfig(dual_encoder=str(saved_dual), unfreeze_layers=1)
+        train_hash_heads(heads, loss, unfrozen, data, train, tmp_path / "joint", negatives)

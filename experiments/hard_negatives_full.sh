@@ -1,0 +1,60 @@
+#!/bin/bash
+# The hard-candidates table at the full budget, on one CUDA GPU (docs/results/hard-negatives.md, "every pair"):
+# DR-BERT in-batch only, + BM25 negatives (from the top 10 and the top 100), all 118,779 training pairs, batch 32,
+# one epoch, lr 5e-5; then, from the in-batch DR-BERT on the same pairs, HDR-BERT-Trs-MV (1-layer aggregator)
+# and the hashing rows (LSH, ITQ and Hash-BERT at 128, 256 and 512 bits; `train hash` defaults on cached vectors).
+# Each DR/HDR model is scored on the random and the BM25 test splits and ConveRT's 1-of-100; the hashing table
+# (`evaluate hashing`: symmetric and asymmetric, retention of the float R10@1) on both splits.
+# The three DR-BERT runs share the GPU side by side. MODEL overrides the base encoder (a local copy of
+# all-MiniLM-L6-v2 where its package is not installed), OUT_DIR where runs go.
+source "$(dirname "$0")/common.sh"
+OUT=${OUT_DIR:-runs/hard-negatives-full}
+MODEL=${MODEL:-all-MiniLM-L6-v2}
+RECIPE="--train $DATA/train.txt --batch-size 32 --epochs 1 --lr 5e-5 --save-every 1000 --device ${DEVICE:-cuda} --no-progress"
+
+score() {  # score RUN: the three test protocols of $OUT/RUN/model
+  local run=$1
+  $HB evaluate rerank --test $DATA/test.txt --model $OUT/$run/model --name $run --no-progress \
+    --json $OUT/eval/$run-random.json
+  $HB evaluate rerank --test $DATA/test_bm25.txt --model $OUT/$run/model --name $run --no-progress \
+    --json $OUT/eval/$run-bm25.json
+  $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model $OUT/$run/model --name $run --no-progress \
+    --json $OUT/eval/$run-r100.json
+}
+train_dual() {  # train_dual RUN FLAGS...: train $OUT/RUN, then score it
+  local run=$1
+  shift
+  $HB train dual $RECIPE --model $MODEL --out $OUT/$run "$@" && score $run
+}
+hashing_table() {  # hashing_table NAME MODELS...: the hashing table of $OUT/dr-inbatch on both test splits
+  local name=$1 split
+  shift
+  for split in test test_bm25; do
+    $HB evaluate hashing --test $DATA/$split.txt --dual-encoder $OUT/dr-inbatch/model --bits 128,256,512 "$@" \
+      --cache-dir $OUT/cache --seed-table 0 --no-progress --out $OUT/$name-$split
+  done
+}
+hashing() {  # Hash-BERT 256 first (it encodes the training vectors into the cache), then 128, 512 and ITQ
+  local b args=()
+  for b in 256 128 512; do
+    $HB train hash --dual-encoder $OUT/dr-inbatch/model --train $DATA/train.txt --n-bits $b --cache-dir $OUT/cache \
+      --device ${DEVICE:-cuda} --save-every 0 --no-progress --out $OUT/hb-$b
+    args+=(--model $OUT/hb-$b/model --name "Hash-BERT($b)")
+    [ $b = 256 ] && hashing_table hashing-hb256 "${args[@]}"
+  done
+  $HB train itq --dual-encoder $OUT/dr-inbatch/model --train $DATA/train.txt --bits 128,256,512 \
+    --cache-dir $OUT/cache --no-progress --out $OUT/itq
+  for b in 128 256 512; do args+=(--model $OUT/itq/itq-$b --name "ITQ($b)"); done
+  hashing_table hashing "${args[@]}"
+}
+
+mkdir -p $OUT/eval
+train_dual dr-bm25-d10 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 &
+train_dual dr-bm25-d100 --hard-negatives bm25 --hard-per-context 1 --hard-depth 100 &
+$HB train dual $RECIPE --model $MODEL --out $OUT/dr-inbatch
+score dr-inbatch &
+hashing &
+# HDR and the hashing rows start from the in-batch DR-BERT while the BM25 runs go on
+$HB train hdr --aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/model $RECIPE --out $OUT/hdr-l1
+score hdr-l1
+wait
