@@ -84,7 +84,7 @@ def train_itq_command(run: r.TrainItqRun) -> int:
 def train_hdr_command(run: r.TrainHdrRun) -> int:
     from hashbert.training.hdr import train_hdr
 
-    summary = train_hdr(run.model, run.init, run.data, run.train, run.output.out)
+    summary = train_hdr(run.model, run.init, run.data, run.train, run.output.out, run.negatives)
     print(describe_run(summary, f"HDR-BERT ({run.model.aggregator})", Path(run.output.out) / "model"))
     return 0
 

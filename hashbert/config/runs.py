@@ -145,7 +145,7 @@ class TrainHdrRun(Config):
     Transformer (--aggregator trs, trs-mv, colbert or gpt-mv) and merge its output with the newest utterance's own
     vector. In-batch softmax on cosine (MaxSim for colbert). --dual-encoder starts both encoders from a trained
     DR-BERT. Same data, checkpoints and resume as 'train dual' (--max-context-length is not used: utterances are
-    short).
+    short). --hard-negatives bm25 adds --hard-per-context BM25 negatives per context, as 'train dual' does.
     """
 
     output: OutputConfig
@@ -153,6 +153,7 @@ class TrainHdrRun(Config):
     model: HdrConfig = embedded(HdrConfig)
     init: HdrInitConfig = embedded(HdrInitConfig)
     train: TrainConfig = embedded(TrainConfig)
+    negatives: HardNegativeConfig = embedded(HardNegativeConfig)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -175,6 +175,27 @@ class HardNegativeMiner:
         return [ranked[j] for j in chosen]
 
 
+def mined_collate(
+    miner: HardNegativeMiner, model: Any, step_of: Callable[[], int], mine_with_model: Callable[[], None]
+) -> Callable[[list[IndexedPair]], dict]:
+    """``collate(IndexedPairs)``: ``model.collate`` of the pairs plus ``negatives``, the tokenised
+    ``hard_per_context`` mined negatives of each context in order (B * m), after refreshing the miner.
+
+    Args:
+        model: has ``collate(pairs)`` and ``batcher.responses(texts)`` (DR-BERT, HDR-BERT).
+        step_of: the trainer's current step (seeds the draws and times the re-mining).
+    """
+
+    def collate(items: list[IndexedPair]) -> dict:
+        step = step_of()
+        miner.refresh(step, mine_with_model)
+        batch = model.collate([item.pair for item in items])
+        batch["negatives"] = model.batcher.responses([text for item in items for text in miner.draw(item.index, step)])
+        return batch
+
+    return collate
+
+
 def hard_negative_trainer(
     model: DualEncoder,
     loss: InBatchSoftmaxLoss,
@@ -192,13 +213,7 @@ def hard_negative_trainer(
     in-batch ones (under torchrun every tensor is gathered, the negatives staying with their contexts).
     """
     miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed)
-
-    def collate(items: list[IndexedPair]) -> dict:
-        step = trainer.state.step
-        miner.refresh(step, lambda: miner.mine_with_model(model))
-        batch = model.collate([item.pair for item in items])
-        batch["negatives"] = model.batcher.responses([text for item in items for text in miner.draw(item.index, step)])
-        return batch
+    collate = mined_collate(miner, model, lambda: trainer.state.step, lambda: miner.mine_with_model(model))
 
     def compute_loss(batch: dict) -> torch.Tensor:
         context_vecs, response_vecs = model(batch["context"], batch["response"])  # (B, H) each

@@ -19,13 +19,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from hashbert.config import DataConfig, HdrConfig, HdrInitConfig, TrainConfig, config_to_dict
+from hashbert.config import DataConfig, HardNegativeConfig, HdrConfig, HdrInitConfig, TrainConfig, config_to_dict
 from hashbert.io import write_json
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.losses.maxsim import MaxSimInBatchLoss
 from hashbert.models.hdr.model import HdrModel
 from hashbert.training.distributed import gather
 from hashbert.training.fingerprint import run_fingerprint
+from hashbert.training.hard_negatives import HardNegativeMiner, IndexedPair, TrainingPool, mined_collate
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.loss_plot import plot_loss
 from hashbert.training.schedules import warmup_linear_scheduler
@@ -56,28 +57,45 @@ class HdrTrainer(Trainer):
 
 def hdr_loss(model: HdrModel) -> Callable[[dict], torch.Tensor]:
     """``batch -> scalar``: in-batch softmax on cosine scores (``MaxSim`` scores for colbert), at the config's
-    temperature; under torchrun over every process's rows (``distributed.gather``)."""
+    temperature, plus each context's own mined negatives where the batch has ``negatives`` (tokenised, B * m);
+    under torchrun over every process's rows (``distributed.gather``)."""
     temperature = model.config.temperature
-    if model.multi_vector:
-        late = MaxSimInBatchLoss(temperature)
-        return lambda batch: late(*gather(model(**batch)))
-    single = InBatchSoftmaxLoss(temperature)
+    late, single = MaxSimInBatchLoss(temperature), InBatchSoftmaxLoss(temperature)
 
     def loss(batch: dict) -> torch.Tensor:
-        context, _, response, _ = model(**batch)  # (B, 1, H) each
-        return single(*gather((context[:, 0], response[:, 0])))
+        context, context_mask, response, response_mask = model(**{k: v for k, v in batch.items() if k != "negatives"})
+        negatives = _negative_slots(model, batch.get("negatives"), context.shape[0])
+        if model.multi_vector:
+            return late(*gather((context, context_mask, response, response_mask, *negatives)))
+        own = (negatives[0][:, :, 0],) if negatives else ()  # (B, m, H): one vector per response
+        gathered = gather((context[:, 0], response[:, 0], *own))  # (B, 1, H) -> (B, H)
+        return single(gathered[0], gathered[1], context_negative_vecs=gathered[2] if own else None)
 
     return loss
 
 
+def _negative_slots(model: HdrModel, tokens: dict | None, batch: int) -> tuple[torch.Tensor, ...]:
+    """The mined negatives' response vectors (B, m, k', H) and mask (B, m, k'); () when the batch has none."""
+    if tokens is None:
+        return ()
+    vecs, mask = model.response_slots(**tokens)  # (B * m, k', H), (B * m, k')
+    return vecs.view(batch, -1, *vecs.shape[1:]), mask.view(batch, -1, mask.shape[-1])
+
+
 def train_hdr(
-    model_config: HdrConfig, init: HdrInitConfig, data: DataConfig, train: TrainConfig, out_dir: str | Path
+    model_config: HdrConfig, init: HdrInitConfig, data: DataConfig, train: TrainConfig, out_dir: str | Path,
+    negatives: HardNegativeConfig | None = None,
 ) -> dict[str, Any]:
     """Fit an HDR model on ``data.train`` and save it to ``out_dir/model``; returns the run summary.
 
     ``out_dir`` also holds the resumable checkpoints (rerun the same command to continue),
-    ``run.json`` (configs, data sizes, loss curve, validations) and ``loss.png``.
+    ``run.json`` (configs, data sizes, loss curve, validations) and ``loss.png``. ``negatives`` ``bm25`` adds
+    each context's ``hard_per_context`` BM25 negatives (``training.hard_negatives``) to the in-batch ones.
     """
+    negatives = negatives or HardNegativeConfig()
+    if negatives.hard_negatives not in ("none", "bm25"):
+        got = negatives.hard_negatives
+        raise ValueError(f"train hdr mines BM25 negatives: --hard-negatives bm25 or none, got {got!r}")
     if not data.train:
         raise ValueError("--train is required")
     out_dir = Path(out_dir)
@@ -85,15 +103,23 @@ def train_hdr(
     logger.info("training %s on %d pairs from %s", model_config.aggregator, len(pairs), data.train)
     torch.manual_seed(train.seed)  # the aggregator's initialisation
     model = HdrModel.build(model_config, init.dual_encoder)
+    examples, collate, dedupe_key = pairs, model.collate, lambda pair: pair.response
+    mined = {"negatives": negatives} if negatives.hard_negatives != "none" else {}  # (in-batch runs still resume)
+    if mined:
+        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed)
+        examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
+        collate = mined_collate(miner, model, lambda: trainer.state.step, mine_with_model=None)
+        dedupe_key = lambda item: item.pair.response  # noqa: E731
     trainer = HdrTrainer(
-        model, hdr_loss(model), pairs, model.collate, train, out_dir, evaluator=load_valid_evaluator(data, train.seed),
-        dedupe_key=lambda pair: pair.response, aggregator_lr=init.aggregator_lr,
-        fingerprint=run_fingerprint(data, {"dual_encoder": init.dual_encoder}, model=model_config, init=init),
+        model, hdr_loss(model), examples, collate, train, out_dir, evaluator=load_valid_evaluator(data, train.seed),
+        dedupe_key=dedupe_key, aggregator_lr=init.aggregator_lr,
+        fingerprint=run_fingerprint(data, {"dual_encoder": init.dual_encoder}, model=model_config, init=init, **mined),
     )
     state = trainer.fit()
     summary = {
         **trainer.summary(), "pairs": len(pairs), "skipped_lines": len(report.errors),
         "model": config_to_dict(model.config), "init": config_to_dict(init), "data": config_to_dict(data),
+        "negatives": config_to_dict(negatives),
     }
     if not trainer.main:  # under torchrun, rank 0 alone writes
         return summary

@@ -3,6 +3,8 @@ and the command line trains, saves and evaluates an HDR model end to end."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -91,3 +93,30 @@ def test_cli_trains_saves_and_evaluates_hdr(small_corpus, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "| HDR-BERT-ColBERT (" in out and "HDR-BERT-ColBERT (seed)" in out and "52.30" in out
     assert "HDR-BERT-ColBERT+LSH(64) (" in out and " sym " in out and " asym " in out
+
+
+@pytest.mark.parametrize("aggregator", ["trs", "trs-mv"])
+def test_mined_negatives_reach_the_hdr_loss(dual_encoder, pairs, aggregator):
+    """A batch with ``negatives`` (one per context, single- and multi-vector aggregators): same weights and batch,
+    one more candidate per context can only raise the loss; a batch without them gives the in-batch loss."""
+    model = _model(dual_encoder, aggregator).eval()
+    loss, batch = hdr_loss(model), model.collate(pairs[:8])
+    with torch.no_grad():
+        plain = float(loss(batch))
+        hard = float(loss({**batch, "negatives": model.batcher.responses([p.response for p in pairs[8:16]])}))
+    assert hard > plain
+
+
+@pytest.mark.slow
+def test_cli_trains_hdr_with_bm25_negatives(small_corpus, tmp_path, capsys):
+    from hashbert.cli import main
+
+    args = ["train", "hdr", "--train", str(small_corpus / "train.txt"), "--out", str(tmp_path / "hdr"),
+            "--max-train-pairs", "16", "--batch-size", "8", "--no-progress", "--utterance-length", "16",
+            "--vectors-per-utterance", "3", "--layers", "1", "--heads", "4", "--max-response-length", "16",
+            "--max-context-turns", "4", "--aggregator", "trs-mv"]
+    assert main([*args, "--hard-negatives", "bm25", "--hard-per-context", "2"]) == 0
+    assert "trained HDR-BERT (trs-mv): 2 steps on 16 pairs" in capsys.readouterr().out
+    assert json.loads((tmp_path / "hdr" / "run.json").read_text())["negatives"]["hard_negatives"] == "bm25"
+    assert main([*args[:5], str(tmp_path / "other"), *args[6:], "--hard-negatives", "model"]) == 2
+    assert "train hdr mines BM25 negatives" in capsys.readouterr().err
