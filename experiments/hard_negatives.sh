@@ -37,3 +37,14 @@ for L in 3 1; do
   $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model runs/hdr-layers/l$L/model \
     --json runs/hdr-layers/eval/l$L-r100.json
 done
+# 6. HDR-BERT-Trs-MV (1-layer) with one BM25 negative per context from its top 10, the in-batch l1's recipe
+$HB train hdr --aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/model --train $DATA/train.txt \
+  --valid $DATA/valid.txt --max-valid-groups 200 --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
+  --save-every 25 --threads 2 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
+  --out runs/hdr-layers/l1-bm25
+$HB evaluate rerank --test $DATA/test.txt --model runs/hdr-layers/l1-bm25/model \
+  --json runs/hdr-layers/eval/l1-bm25-random.json
+$HB evaluate rerank --test $DATA/test_bm25.txt --model runs/hdr-layers/l1-bm25/model \
+  --json runs/hdr-layers/eval/l1-bm25-bm25.json
+$HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model runs/hdr-layers/l1-bm25/model \
+  --json runs/hdr-layers/eval/l1-bm25-r100.json

@@ -10,7 +10,8 @@
 source "$(dirname "$0")/common.sh"
 OUT=${OUT_DIR:-runs/hard-negatives-full}
 MODEL=${MODEL:-all-MiniLM-L6-v2}
-RECIPE="--train $DATA/train.txt --batch-size 32 --epochs 1 --lr 5e-5 --save-every 1000 --device ${DEVICE:-cuda} --no-progress"
+RECIPE="--train $DATA/train.txt --batch-size 32 --epochs 1 --lr 5e-5 --save-every 1000 --device ${DEVICE:-cuda}"
+RECIPE="$RECIPE --no-progress"
 
 score() {  # score RUN: the three test protocols of $OUT/RUN/model
   local run=$1

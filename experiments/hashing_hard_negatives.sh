@@ -22,3 +22,9 @@ for split in test test_bm25; do
   $HB evaluate hashing --test $DATA/$split.txt --dual-encoder $DUAL --bits 128,256,512 "${models[@]}" \
     --cache-dir $OUT/cache --seed-table 0 --out $OUT/table-$split
 done
+# full rank over the 115,709-response pool: float, LSH(256) and the three Hash-BERT(256) heads, each with its
+# codes' re-rank of the Hamming top 1,000 and the float re-rank of them
+$HB evaluate fullrank --model $DUAL --pool $DATA/responses.txt --test $DATA/test.txt --bits 256 \
+  --hash-model $OUT/hb-256/model --hash-model $OUT/hb-256-hamming-d10/model \
+  --hash-model $OUT/hb-256-hamming-d100/model --float-rerank --cache-dir $OUT/cache --csv $OUT/fullrank.csv \
+  --plot $OUT/fullrank.png

@@ -80,7 +80,8 @@ class TrainHashRun(Config):
     = --reconstruction-weight 0; 'multi_tower_dim' = --hidden; 'dr-bert normalization' = --normalize-input.
     --hard-negatives model adds, per context, --hard-per-context responses from the heads' own Hamming top
     --hard-depth over the cached training responses (never its own conversation nor a near-copy of its response),
-    re-mined with the current heads every --hard-refresh-every steps; every context of the batch scores them.
+    re-mined with the current heads every --hard-refresh-every steps; every context of the batch scores them
+    (the pool is every cached response: --hard-pool-size is not used).
     Checkpoints go to --out/checkpoints: rerun the same command to resume an interrupted run exactly. The model
     goes to --out/model, the record to --out/run.json.
     """
