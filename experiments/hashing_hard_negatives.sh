@@ -25,6 +25,7 @@ done
 # full rank over the 115,709-response pool: float, LSH(256) and the three Hash-BERT(256) heads, each with its
 # codes' re-rank of the Hamming top 1,000 and the float re-rank of them
 $HB evaluate fullrank --model $DUAL --pool $DATA/responses.txt --test $DATA/test.txt --bits 256 \
-  --hash-model $OUT/hb-256/model --hash-model $OUT/hb-256-hamming-d10/model \
+  --hash-model $OUT/hb-256/model --hash-name "Hash-BERT(256)" --hash-model $OUT/hb-256-hamming-d10/model \
+  --hash-name "Hash-BERT(256) + Hamming top-10 negatives" --hash-name "Hash-BERT(256) + Hamming top-100 negatives" \
   --hash-model $OUT/hb-256-hamming-d100/model --float-rerank --cache-dir $OUT/cache --csv $OUT/fullrank.csv \
   --plot $OUT/fullrank.png

@@ -49,6 +49,10 @@ class FullRankSettings(Config):
     hash_models: tuple[str, ...] = option(
         (), "a saved Hash-BERT or BPR directory; repeat for several", repeat=True, flag="hash-model"
     )
+    hash_names: tuple[str, ...] = option(
+        (), "row name for each --hash-model, in order (default: Hash-BERT(bits) or BPR(bits))", repeat=True,
+        flag="hash-name",
+    )
     candidates: int = option(1000, "l, Hamming candidates re-ranked per query", minimum=1)
     max_queries: int = option(0, "seeded subsample of test contexts (0: all)", minimum=0)
     itq_contexts: int = option(5000, "training contexts encoded to fit ITQ", minimum=1)
@@ -73,3 +77,7 @@ class FullRankSettings(Config):
     )
     cross_depths: tuple[int, ...] = option((20, 50, 100), "the l of the retrieve-then-rerank rows")
     cross_queries: int = option(0, "seeded subsample of queries for those rows (0: all)", minimum=0)
+
+    def validate(self) -> None:
+        if len(self.hash_names) > len(self.hash_models):
+            raise ValueError(f"{len(self.hash_names)} --hash-name for {len(self.hash_models)} --hash-model")

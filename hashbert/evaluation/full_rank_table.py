@@ -89,11 +89,12 @@ def _hashers(
             sample = rng.choice(len(pool_vecs), len(train_context_vecs), replace=False)
             itq = ITQ(bits, seed=settings.seed).fit(train_context_vecs, pool_vecs[np.sort(sample)])
             yield f"ITQ({bits})", itq, vectors
-    for directory in settings.hash_models:
+    for i, directory in enumerate(settings.hash_models):
         from hashbert.models.hashing.hash_bert import HashBert  # only needed (and imported) for Hash-BERT rows
 
         model = HashBert.load(directory)
         name = f"{'BPR' if model.config.recipe == 'bpr' else 'Hash-BERT'}({model.heads.n_bits})"
+        name = settings.hash_names[i] if i < len(settings.hash_names) else name
         own = vectors
         if model.config.encoder_embedded:
             own = _query_and_pool_vectors(model.dual_encoder, directory, settings, queries, pool_rows)

@@ -54,14 +54,12 @@ def test_full_rank_hash_models_use_their_own_encoder_when_embedded(dual_encoder,
     pool.write_text("".join((small_corpus / "responses.txt").read_text(encoding="utf-8").splitlines(True)[:300]))
     rows = dict(run_full_rank(FullRankSettings(
         model=str(dual_dir), pool=str(pool), test=str(small_corpus / "test.txt"), bits=(), candidates=50,
-        hash_models=(str(tmp_path / "heads"), str(tmp_path / "bpr")), timed_contexts=1,
+        hash_models=(str(tmp_path / "heads"), str(tmp_path / "bpr")), hash_names=("heads-a",), timed_contexts=1,
         cache_dir=str(tmp_path / "cache"),
     )))
-    assert list(rows) == [
-        "DR-BERT (float)", "Hash-BERT(64)", "Hash-BERT(64) + re-rank@50", "BPR(64)", "BPR(64) + re-rank@50"
-    ]
+    assert list(rows) == ["DR-BERT (float)", "heads-a", "heads-a + re-rank@50", "BPR(64)", "BPR(64) + re-rank@50"]
     # identical codes for every response: the gold ties with the whole pool and ranks last (pessimistic)
-    assert rows["BPR(64)"]["Recall@100"] == 0.0 and rows["Hash-BERT(64)"]["Recall@100"] > 0.0
+    assert rows["BPR(64)"]["Recall@100"] == 0.0 and rows["heads-a"]["Recall@100"] > 0.0
 
 
 @pytest.mark.slow
@@ -95,3 +93,8 @@ def test_tiny_real_full_rank_with_judges_and_cross_rerank(dual_encoder, small_co
     assert set(rows["LSH(64) + BERT re-rank@10"]) == {"Recall@1", "Recall@10", "MRR", "added ms/query", "queries"}
     with pytest.raises(ValueError, match="retriever under test"):
         run_full_rank(FullRankSettings(**{**settings.__dict__, "relevance_judge": str(tmp_path / "model")}))
+
+
+def test_more_hash_names_than_hash_models_is_refused():
+    with pytest.raises(ValueError, match="2 --hash-name for 1 --hash-model"):
+        FullRankSettings(model="m", pool="p", test="t", hash_models=("a",), hash_names=("x", "y"))
