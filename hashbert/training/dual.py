@@ -12,7 +12,7 @@ from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.models.dual_encoder import DualEncoder
 from hashbert.training.distributed import gather
 from hashbert.training.fingerprint import run_fingerprint
-from hashbert.training.hard_negatives import hard_negative_trainer
+from hashbert.training.hard_negatives import hard_negative_trainer, negatives_fingerprint
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.loss_plot import plot_loss
 from hashbert.training.trainer import Trainer
@@ -39,14 +39,14 @@ def train_dual_encoder(
     logger.info("training on %d pairs from %s", len(pairs), data.train)
     model = DualEncoder.from_base(model_config)
     loss = InBatchSoftmaxLoss(model_config.temperature)
-    if negatives.hard_negatives != "none":  # (in-batch runs keep the fingerprint they had, so they resume)
-        fingerprint = run_fingerprint(data, model=model_config, negatives=negatives)
+    fingerprint = run_fingerprint(data, model=model_config, **negatives_fingerprint(negatives))
+    if negatives.hard_negatives != "none":
         trainer = hard_negative_trainer(model, loss, pairs, negatives, data, train, out_dir, fingerprint)
     else:
         trainer = Trainer(
             model, lambda batch: loss(*gather(model(**batch))), pairs, model.collate, train, out_dir,
             evaluator=load_valid_evaluator(data, train.seed), dedupe_key=lambda pair: pair.response,
-            fingerprint=run_fingerprint(data, model=model_config),
+            fingerprint=fingerprint,
         )
     state = trainer.fit()
     summary = {

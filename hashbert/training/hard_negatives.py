@@ -175,6 +175,12 @@ class HardNegativeMiner:
         return [ranked[j] for j in chosen]
 
 
+def negatives_fingerprint(negatives: HardNegativeConfig) -> dict[str, HardNegativeConfig]:
+    """``run_fingerprint`` keywords for the hard-negative settings: none for an in-batch run, so an in-batch run
+    keeps the fingerprint it had before hard negatives existed (and resumes)."""
+    return {"negatives": negatives} if negatives.hard_negatives != "none" else {}
+
+
 def mined_collate(
     miner: HardNegativeMiner, model: Any, step_of: Callable[[], int], mine_with_model: Callable[[], None]
 ) -> Callable[[list[IndexedPair]], dict]:

@@ -43,7 +43,7 @@ from hashbert.models.hashing.scoring import code_stats, codes_of, index_groups
 from hashbert.models.hashing.tower_heads import HashHeads
 from hashbert.training.distributed import active, gather, is_main, main_process_first
 from hashbert.training.fingerprint import run_fingerprint
-from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool
+from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool, negatives_fingerprint
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.schedules import bpr_beta
 from hashbert.training.trainer import Trainer, resolve_device
@@ -178,9 +178,9 @@ def train_hash_heads(
         "pairs": len(pairs), "hash": config_to_dict(hash_config), "loss": config_to_dict(loss_config),
         "encoder": config_to_dict(encoder), "data": config_to_dict(data), "negatives": config_to_dict(negatives),
     }
-    mined = {"negatives": negatives} if negatives.hard_negatives != "none" else {}  # (in-batch runs still resume)
     fingerprint = run_fingerprint(
-        data, {"dual_encoder": encoder.dual_encoder}, hash=hash_config, loss=loss_config, encoder=encoder, **mined
+        data, {"dual_encoder": encoder.dual_encoder}, hash=hash_config, loss=loss_config, encoder=encoder,
+        **negatives_fingerprint(negatives),
     )
     if encoder.unfreeze_layers:
         return _train_joint(model, HashBertLoss(loss_config), pairs, encoder, data, train, Path(out_dir), extra,

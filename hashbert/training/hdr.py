@@ -26,7 +26,13 @@ from hashbert.losses.maxsim import MaxSimInBatchLoss
 from hashbert.models.hdr.model import HdrModel
 from hashbert.training.distributed import gather
 from hashbert.training.fingerprint import run_fingerprint
-from hashbert.training.hard_negatives import HardNegativeMiner, IndexedPair, TrainingPool, mined_collate
+from hashbert.training.hard_negatives import (
+    HardNegativeMiner,
+    IndexedPair,
+    TrainingPool,
+    mined_collate,
+    negatives_fingerprint,
+)
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.loss_plot import plot_loss
 from hashbert.training.schedules import warmup_linear_scheduler
@@ -104,8 +110,7 @@ def train_hdr(
     torch.manual_seed(train.seed)  # the aggregator's initialisation
     model = HdrModel.build(model_config, init.dual_encoder)
     examples, collate, dedupe_key = pairs, model.collate, lambda pair: pair.response
-    mined = {"negatives": negatives} if negatives.hard_negatives != "none" else {}  # (in-batch runs still resume)
-    if mined:
+    if negatives.hard_negatives != "none":
         miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed)
         examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
         collate = mined_collate(miner, model, lambda: trainer.state.step, mine_with_model=None)
@@ -113,7 +118,10 @@ def train_hdr(
     trainer = HdrTrainer(
         model, hdr_loss(model), examples, collate, train, out_dir, evaluator=load_valid_evaluator(data, train.seed),
         dedupe_key=dedupe_key, aggregator_lr=init.aggregator_lr,
-        fingerprint=run_fingerprint(data, {"dual_encoder": init.dual_encoder}, model=model_config, init=init, **mined),
+        fingerprint=run_fingerprint(
+            data, {"dual_encoder": init.dual_encoder}, model=model_config, init=init,
+            **negatives_fingerprint(negatives),
+        ),
     )
     state = trainer.fit()
     summary = {
