@@ -72,9 +72,11 @@ def layer_flops(n: int, width: int, ffn: int, queries: int | None = None) -> int
     return 2 * n * 2 * width * width + 2 * q * (2 * width * width + 2 * width * ffn) + 4 * q * n * width
 
 
-def bert_flops(model_config, n: int) -> int:
-    """FLOPs of a BERT encoder (HF config) over ``n`` tokens."""
-    return model_config.num_hidden_layers * layer_flops(n, model_config.hidden_size, model_config.intermediate_size)
+def bert_flops(backbone, n: int) -> int:
+    """FLOPs of a BERT encoder (HF model) over ``n`` tokens; its layers counted, not its config's (HDR's
+    ``utterance_layers`` cuts the stack and keeps the config)."""
+    config = backbone.config
+    return len(backbone.encoder.layer) * layer_flops(n, config.hidden_size, config.intermediate_size)
 
 
 def aggregator_flops(model: HdrModel, turns: int) -> int:
@@ -108,7 +110,7 @@ def dr_bert_turns(dual: DualEncoder, dialogue: tuple[str, ...], repeats: int) ->
         history = dialogue[:t]
         n = int(dual.batcher.contexts([history])["attention_mask"].sum())
         ms = median_ms(lambda h=history: dual.context_encoder(**dual.batcher.contexts([h])), repeats)
-        rows.append({"turn": t, "tokens": n, "encoder_flops": bert_flops(dual.context_encoder.backbone.config, n),
+        rows.append({"turn": t, "tokens": n, "encoder_flops": bert_flops(dual.context_encoder.backbone, n),
                      "aggregator_flops": 0, "ms": ms})
     return rows
 
@@ -127,7 +129,7 @@ def hdr_turns(model: HdrModel, dialogue: tuple[str, ...], repeats: int) -> list[
 
         ms = median_ms(turn, repeats)
         cache.append(utterance)
-        rows.append({"turn": t, "tokens": n, "encoder_flops": bert_flops(model.utterance_encoder.backbone.config, n),
+        rows.append({"turn": t, "tokens": n, "encoder_flops": bert_flops(model.utterance_encoder.backbone, n),
                      "aggregator_flops": aggregator_flops(model, len(cache)), "ms": ms})
     return rows
 

@@ -38,6 +38,10 @@ class HdrConfig(Config):
         5, "m: vectors kept per utterance (and per response for colbert): slot 0 is the pooled vector, then tokens "
         "1..m-1", minimum=1,
     )
+    utterance_layers: int = option(
+        0, "keep only the utterance encoder's first N transformer layers (0: all of them): a lighter per-turn "
+        "encoder; the response encoder keeps every layer", minimum=0,
+    )
     layers: int = option(
         3, "aggregator Transformer layers (1: the light per-turn option; the aggregator's FLOPs grow with layers)",
         minimum=1,
@@ -60,6 +64,8 @@ class HdrConfig(Config):
             raise ValueError(
                 f"vectors_per_utterance must be <= utterance_length, got {self.vectors_per_utterance}"
             )
+        if self.utterance_layers and self.shared:
+            raise ValueError("utterance_layers needs separate towers: a shared encoder also encodes the responses")
         if self.encoder.max_context_turns < 1:
             raise ValueError("HDR needs a bounded history: max_context_turns must be >= 1")
 

@@ -73,6 +73,17 @@ class HardNegativeConfig(Config):
     hard_pool_size: int = option(
         20000, "model: seeded subsample of the training turns encoded as the pool (0: all)", minimum=0
     )
+    hard_denoise_model: str = option(
+        "", "a trained DR-BERT that vets the mined negatives: one it scores above the context's own response minus "
+        "--hard-denoise-margin is dropped as a likely false negative (RocketQA-style denoising); empty: keep all"
+    )
+    hard_denoise_margin: float = option(
+        0.0, "cosine margin of the denoising: keep a negative only if it scores below positive - margin"
+    )
+
+    def validate(self) -> None:
+        if self.hard_denoise_model and self.hard_negatives == "none":
+            raise ValueError("--hard-denoise-model vets mined negatives: give --hard-negatives bm25 or model")
 
 
 def check_device(device: str) -> str:

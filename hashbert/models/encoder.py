@@ -71,6 +71,21 @@ def load_backbone(model_dir: str | Path, with_weights: bool = True) -> nn.Module
     return AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir), local_files_only=True))
 
 
+def keep_first_layers(backbone: nn.Module, layers: int, where: str | Path = "the encoder") -> None:
+    """Cut a BERT-family ``backbone`` to its first ``layers`` transformer layers, in place.
+
+    Why: the per-turn cost of HDR is the utterance encoder; its lower layers alone give a lighter one. The
+    backbone's config keeps its original depth (the saved ``backbone/`` also builds the full response tower),
+    so the cut is applied again, from the model's own config, every time the model is built or loaded.
+    """
+    stack = getattr(getattr(backbone, "encoder", None), "layer", None)
+    if not isinstance(stack, nn.ModuleList):
+        raise ValueError(f"{where}: cannot cut the layers of a {type(backbone).__name__} (no encoder.layer list)")
+    if not 1 <= layers <= len(stack):
+        raise ValueError(f"{where}: cannot keep {layers} layers of {len(stack)}")
+    backbone.encoder.layer = stack[:layers]
+
+
 def check_tokenizer_fits(tokenizer, backbone: nn.Module, where: str | Path) -> None:
     """Raise ``ArtefactError`` when ``tokenizer`` can emit token ids that ``backbone``'s embedding has no row for.
 

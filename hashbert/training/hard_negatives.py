@@ -9,6 +9,9 @@ what the uninterrupted one would. ``model`` mining (ANCE, Xiong et al. 2021 sec.
 subsample of the pool and the pair contexts with the current weights, searches a ``FloatIndex`` and re-mines
 every ``hard_refresh_every`` steps (a resumed run re-mines at once with the restored weights). The hashing heads
 mine the same way with their own codes (``mine_with_codes``: Hamming top-k over the cached training responses).
+With ``hard_denoise_model``, a trained DR-BERT vets every pair's mined list first (``NegativeDenoiser``): BM25's
+top turns for chit-chat are often acceptable replies (about 30% of the test split's hardest, read by hand), and
+training against them teaches the model to push away good answers (Qu et al. 2021, RocketQA sec. 4.2.2).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.models.dual_encoder import DualEncoder
 from hashbert.training.distributed import gather
 from hashbert.training.inputs import load_valid_evaluator
-from hashbert.training.trainer import Trainer
+from hashbert.training.trainer import Trainer, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,45 @@ class TrainingPool:
         return lambda j: self.owners[j].isdisjoint(own) and self.texts[j] not in context
 
 
+class NegativeDenoiser:
+    """Drops mined negatives that a trained DR-BERT scores as high as the pair's own response.
+
+    A negative ``n`` of a pair ``(c, r)`` is kept when ``score(c, n) < score(c, r) - margin`` (cosines of the
+    denoiser's towers). Vectors are cached per text, so a re-mining encodes only the texts it has not seen.
+
+    Args:
+        model_dir: a saved ``DualEncoder``; margin: see above; device: where it encodes; batch_size: per call.
+    """
+
+    def __init__(self, model_dir: str, margin: float, device: str | torch.device = "cpu", batch_size: int = 64):
+        self.model = DualEncoder.load(model_dir).to(device).eval()
+        self.margin, self.batch_size = margin, batch_size
+        self._contexts: np.ndarray | None = None
+        self._responses: dict[str, np.ndarray] = {}
+
+    def _response_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        new = [t for t in dict.fromkeys(texts) if t not in self._responses]
+        if new:
+            vectors = self.model.encode_responses(new, 2 * self.batch_size, progress=True)
+            self._responses.update(zip(new, vectors, strict=True))
+        return self._responses
+
+    def filter(self, pairs: Sequence[ContextResponse], ranked: list[list[str]]) -> list[list[str]]:
+        """Each pair's ``ranked`` negatives less those scored within ``margin`` of its response (order kept)."""
+        if self._contexts is None:
+            self._contexts = self.model.encode_contexts([p.context for p in pairs], self.batch_size, progress=True)
+        vectors = self._response_vectors([p.response for p in pairs] + [t for texts in ranked for t in texts])
+        kept, dropped = [], 0
+        for context, pair, texts in zip(self._contexts, pairs, ranked, strict=True):
+            bar = float(context @ vectors[pair.response]) - self.margin
+            keep = [t for t in texts if float(context @ vectors[t]) < bar]
+            dropped += len(texts) - len(keep)
+            kept.append(keep)
+        logger.info("denoising dropped %d of %d mined negatives (%.1f%%)", dropped, sum(map(len, ranked)),
+                    100 * dropped / max(1, sum(map(len, ranked))))
+        return kept
+
+
 class HardNegativeMiner:
     """Keeps each pair's ranked eligible negatives and draws a step's negatives from them.
 
@@ -92,12 +134,16 @@ class HardNegativeMiner:
         pairs: the training pairs, in the order ``IndexedPair.index`` refers to.
         pool: the training turns.
         seed: seed of the draws, the pool subsample and the random fill.
+        device: where ``hard_denoise_model`` (if any) encodes.
     """
 
-    def __init__(self, config: HardNegativeConfig, pairs: Sequence[ContextResponse], pool: TrainingPool, seed: int):
+    def __init__(self, config: HardNegativeConfig, pairs: Sequence[ContextResponse], pool: TrainingPool, seed: int,
+                 device: str | torch.device = "cpu"):
         if config.hard_negatives not in ("bm25", "model"):
             raise ValueError(f"hard_negatives must be 'bm25' or 'model' to mine, got {config.hard_negatives!r}")
         self.config, self.pairs, self.pool, self.seed = config, list(pairs), pool, seed
+        self.denoiser = (NegativeDenoiser(config.hard_denoise_model, config.hard_denoise_margin, device)
+                         if config.hard_denoise_model else None)
         self.ranked: list[list[str]] = []  # per pair, its eligible negatives best first
         self.mined_at: int | None = None
 
@@ -139,9 +185,12 @@ class HardNegativeMiner:
         rng, depth, m = random.Random(self.seed), self.config.hard_depth, self.config.hard_per_context
         texts, self.ranked, filled = self.pool.texts, [], 0
         fill_ids = range(len(texts)) if fill_ids is None else fill_ids
-        for pair, row in zip(self.pairs, hits, strict=True):
+        ranked = [pick_negatives(row.tolist(), texts, self.pool.eligible(pair), pair.response, depth)
+                  for pair, row in zip(self.pairs, hits, strict=True)]
+        if self.denoiser is not None:
+            ranked = self.denoiser.filter(self.pairs, ranked)
+        for pair, picks in zip(self.pairs, ranked, strict=True):
             allowed = self.pool.eligible(pair)
-            picks = pick_negatives(row.tolist(), texts, allowed, pair.response, depth)
             if len(picks) < m:
                 filled += 1
                 order = rng.sample(fill_ids, min(len(fill_ids), 50 * m + 100))
@@ -218,7 +267,8 @@ def hard_negative_trainer(
     tokenises the B * m negatives; the loss scores them as per-context negatives, (B, m, H), beside the
     in-batch ones (under torchrun every tensor is gathered, the negatives staying with their contexts).
     """
-    miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed)
+    miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
+                              resolve_device(train.device))
     collate = mined_collate(miner, model, lambda: trainer.state.step, lambda: miner.mine_with_model(model))
 
     def compute_loss(batch: dict) -> torch.Tensor:

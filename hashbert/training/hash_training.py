@@ -269,7 +269,8 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, 
 
     step_loss = StepLoss(heads_loss, loss)
     if negatives.hard_negatives == "model":
-        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed)
+        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
+                              resolve_device(train.device))
         collate = code_negatives_collate(heads, miner, context_np, response_np, lambda: step_loss.trainer.state.step)
     model.config = referencing(model.config, dual_dir)
     summary = fit_hashing(

@@ -36,7 +36,7 @@ from hashbert.training.hard_negatives import (
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.loss_plot import plot_loss
 from hashbert.training.schedules import warmup_linear_scheduler
-from hashbert.training.trainer import Trainer, _param_groups
+from hashbert.training.trainer import Trainer, _param_groups, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ def train_hdr(
     model = HdrModel.build(model_config, init.dual_encoder)
     examples, collate, dedupe_key = pairs, model.collate, lambda pair: pair.response
     if negatives.hard_negatives != "none":
-        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed)
+        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
+                              resolve_device(train.device))
         examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
         collate = mined_collate(miner, model, lambda: trainer.state.step, mine_with_model=None)
         dedupe_key = lambda item: item.pair.response  # noqa: E731

@@ -122,3 +122,32 @@ def test_model_negatives_train_and_re_mine(corpus, small_config, tmp_path, caplo
         summary = _train(corpus[0], tmp_path / "ance", negatives, small_config, max_steps=2)
     assert summary["total_steps"] == 2 and np.isfinite(summary["state"]["losses"]).all()
     assert sum("mined model negatives" in record.message for record in caplog.records) == 2  # steps 0 and 1
+
+
+def test_denoising_drops_exactly_the_negatives_scored_near_the_positive(corpus, dual_encoder, tmp_path):
+    """A denoised list is the plain BM25 list less the texts the denoiser scores at or above the positive minus the
+    margin (order kept); a list emptied by it is completed at random like any short list."""
+    _, pairs, pool, own = corpus
+    pairs, own = pairs[:16], own[:16]
+    dual_encoder.save(tmp_path / "denoiser")
+    plain = HardNegativeMiner(HardNegativeConfig("bm25", hard_depth=6), pairs, pool, seed=0)
+    plain.refresh(0, mine_with_model=None)
+    config = HardNegativeConfig("bm25", hard_depth=6, hard_denoise_model=str(tmp_path / "denoiser"),
+                                hard_denoise_margin=0.02)
+    denoised = HardNegativeMiner(config, pairs, pool, seed=0)
+    denoised.refresh(0, mine_with_model=None)
+    _check_rules(denoised, own, depth=6)
+    contexts = dual_encoder.encode_contexts([p.context for p in pairs])
+    kept = dropped = 0
+    for context, pair, before, after in zip(contexts, pairs, plain.ranked, denoised.ranked, strict=True):
+        texts = [pair.response, *before]
+        scores = dual_encoder.encode_responses(texts) @ context
+        expected = [t for t, s in zip(before, scores[1:], strict=True) if s < scores[0] - 0.02]
+        assert after == expected or (not expected and len(after) == 1 and after[0] not in before)
+        kept, dropped = kept + len(expected), dropped + len(before) - len(expected)
+    assert kept > 0 and dropped > 0  # the real encoder keeps some BM25 negatives and vets out others
+
+
+def test_denoising_needs_mined_negatives():
+    with pytest.raises(ValueError, match="--hard-denoise-model"):
+        HardNegativeConfig(hard_denoise_model="runs/dr-bert/model")

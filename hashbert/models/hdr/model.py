@@ -30,7 +30,14 @@ from tqdm.auto import tqdm
 
 from hashbert.config import HdrConfig, config_to_dict
 from hashbert.io import sha256_file
-from hashbert.models.encoder import TextBatcher, TextEncoder, initial_weights_dir, load_backbone, load_tokenizer
+from hashbert.models.encoder import (
+    TextBatcher,
+    TextEncoder,
+    initial_weights_dir,
+    keep_first_layers,
+    load_backbone,
+    load_tokenizer,
+)
 from hashbert.models.hashing.scoring import index_groups
 from hashbert.models.hdr.aggregators import HdrAggregator, MultiVectors, group_maxsim_scores
 from hashbert.models.modes import eval_mode
@@ -145,6 +152,10 @@ class HdrModel(MultiVectorScoring, nn.Module):
     def __init__(self, config: HdrConfig, utterance_encoder: TextEncoder, response_encoder: TextEncoder, tokenizer):
         super().__init__()
         self.config = config
+        if config.utterance_layers:
+            if utterance_encoder is response_encoder:
+                raise ValueError("utterance_layers needs separate towers: this utterance encoder is the response one")
+            keep_first_layers(utterance_encoder.backbone, config.utterance_layers, "the utterance encoder")
         self.utterance_encoder, self.response_encoder, self.tokenizer = utterance_encoder, response_encoder, tokenizer
         self.aggregator = HdrAggregator(config, utterance_encoder.dim)
         self.batcher = TextBatcher(tokenizer, config.encoder)

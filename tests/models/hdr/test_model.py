@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -53,3 +54,35 @@ def test_config_validation():
         HdrConfig(history_decay=1.0)
     assert HdrConfig(aggregator="trs").slots == 1 and HdrConfig().slots == 5
     assert dataclasses.replace(HdrConfig(), aggregator="colbert").slots == 5
+
+
+def test_lighter_utterance_encoder_is_the_first_layers_and_survives_save_load(
+    dual_encoder, small_hdr, small_corpus, tmp_path
+):
+    full_backbone = copy.deepcopy(dual_encoder.context_encoder.backbone).eval()
+    model = small_hdr("trs-mv", utterance_layers=2)
+    assert len(model.utterance_encoder.backbone.encoder.layer) == 2
+    assert len(model.response_encoder.backbone.encoder.layer) == len(full_backbone.encoder.layer) == 6
+    # reference: the uncut encoder's hidden state after its second layer, at the slot positions
+    tokens = model.tokenize_utterances(["hi, how was your weekend?", "I went hiking with my dog"])
+    with torch.no_grad():
+        slots, mask = model.utterance_slots(**tokens)
+        hidden = full_backbone(**tokens, output_hidden_states=True).hidden_states[2]
+    np.testing.assert_allclose(slots[:, 1:].numpy(), (hidden[:, 1:3] * mask[:, 1:, None]).numpy(), atol=1e-5)
+    model.save(tmp_path / "light")
+    loaded = load_model(tmp_path / "light")
+    assert len(loaded.utterance_encoder.backbone.encoder.layer) == 2 and loaded.config.utterance_layers == 2
+    groups = _groups(small_corpus)
+    for ours, theirs in zip(model.rerank_scores(groups), loaded.rerank_scores(groups), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_lighter_utterance_encoder_refuses_shared_towers_and_too_many_layers(dual_encoder):
+    with pytest.raises(ValueError, match="separate towers"):
+        HdrConfig(shared=True, utterance_layers=2)
+    with pytest.raises(ValueError, match="separate towers"):
+        HdrModel(HdrConfig(utterance_layers=2), dual_encoder.context_encoder, dual_encoder.context_encoder,
+                 dual_encoder.tokenizer)
+    with pytest.raises(ValueError, match="cannot keep 7 layers of 6"):
+        HdrModel(HdrConfig(utterance_layers=7), dual_encoder.context_encoder, dual_encoder.response_encoder,
+                 dual_encoder.tokenizer)
