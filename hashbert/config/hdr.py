@@ -39,8 +39,8 @@ class HdrConfig(Config):
         "1..m-1", minimum=1,
     )
     utterance_layers: int = option(
-        0, "keep only the utterance encoder's first N transformer layers (0: all of them): a lighter per-turn "
-        "encoder; the response encoder keeps every layer", minimum=0,
+        0, "a lighter per-turn encoder: keep N of the utterance encoder's transformer layers, its first and its "
+        "last N-1 (0: all of them); the response encoder keeps every layer", minimum=0,
     )
     layers: int = option(
         3, "aggregator Transformer layers (1: the light per-turn option; the aggregator's FLOPs grow with layers)",

@@ -71,19 +71,22 @@ def load_backbone(model_dir: str | Path, with_weights: bool = True) -> nn.Module
     return AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir), local_files_only=True))
 
 
-def keep_first_layers(backbone: nn.Module, layers: int, where: str | Path = "the encoder") -> None:
-    """Cut a BERT-family ``backbone`` to its first ``layers`` transformer layers, in place.
+def keep_layers(backbone: nn.Module, layers: int, where: str | Path = "the encoder") -> None:
+    """Cut a BERT-family ``backbone`` to ``layers`` of its transformer layers, in place: its first one and its
+    last ``layers - 1``.
 
-    Why: the per-turn cost of HDR is the utterance encoder; its lower layers alone give a lighter one. The
-    backbone's config keeps its original depth (the saved ``backbone/`` also builds the full response tower),
-    so the cut is applied again, from the model's own config, every time the model is built or loaded.
+    Why these: the top layers map into the space the other tower's pooled vectors live in, and the first adapts
+    the embeddings. As the context tower of the README's DR-BERT (validation, 300 contexts, R10@1 72.0 with all
+    six), layers 0, 4, 5 scored 57.3 before any training, layers 0, 1, 2 only 35.0. The backbone's config keeps
+    its original depth (the saved ``backbone/`` also builds the full response tower), so the cut is applied
+    again, from the model's own config, every time the model is built or loaded.
     """
     stack = getattr(getattr(backbone, "encoder", None), "layer", None)
     if not isinstance(stack, nn.ModuleList):
         raise ValueError(f"{where}: cannot cut the layers of a {type(backbone).__name__} (no encoder.layer list)")
     if not 1 <= layers <= len(stack):
         raise ValueError(f"{where}: cannot keep {layers} layers of {len(stack)}")
-    backbone.encoder.layer = stack[:layers]
+    backbone.encoder.layer = nn.ModuleList([stack[0], *stack[len(stack) - layers + 1 :]])
 
 
 def check_tokenizer_fits(tokenizer, backbone: nn.Module, where: str | Path) -> None:

@@ -34,7 +34,7 @@ from hashbert.models.encoder import (
     TextBatcher,
     TextEncoder,
     initial_weights_dir,
-    keep_first_layers,
+    keep_layers,
     load_backbone,
     load_tokenizer,
 )
@@ -155,7 +155,7 @@ class HdrModel(MultiVectorScoring, nn.Module):
         if config.utterance_layers:
             if utterance_encoder is response_encoder:
                 raise ValueError("utterance_layers needs separate towers: this utterance encoder is the response one")
-            keep_first_layers(utterance_encoder.backbone, config.utterance_layers, "the utterance encoder")
+            keep_layers(utterance_encoder.backbone, config.utterance_layers, "the utterance encoder")
         self.utterance_encoder, self.response_encoder, self.tokenizer = utterance_encoder, response_encoder, tokenizer
         self.aggregator = HdrAggregator(config, utterance_encoder.dim)
         self.batcher = TextBatcher(tokenizer, config.encoder)

@@ -56,22 +56,26 @@ def test_config_validation():
     assert dataclasses.replace(HdrConfig(), aggregator="colbert").slots == 5
 
 
-def test_lighter_utterance_encoder_is_the_first_layers_and_survives_save_load(
+def test_lighter_utterance_encoder_keeps_its_first_and_last_layers_and_survives_save_load(
     dual_encoder, small_hdr, small_corpus, tmp_path
 ):
-    full_backbone = copy.deepcopy(dual_encoder.context_encoder.backbone).eval()
-    model = small_hdr("trs-mv", utterance_layers=2)
-    assert len(model.utterance_encoder.backbone.encoder.layer) == 2
-    assert len(model.response_encoder.backbone.encoder.layer) == len(full_backbone.encoder.layer) == 6
-    # reference: the uncut encoder's hidden state after its second layer, at the slot positions
+    full = copy.deepcopy(dual_encoder.context_encoder.backbone).eval()
+    model = small_hdr("trs-mv", utterance_layers=3)
+    kept = model.utterance_encoder.backbone.encoder.layer
+    assert len(kept) == 3 and len(model.response_encoder.backbone.encoder.layer) == len(full.encoder.layer) == 6
+    for layer, original in zip(kept, [full.encoder.layer[i] for i in (0, 4, 5)], strict=True):
+        for ours, theirs in zip(layer.parameters(), original.parameters(), strict=True):
+            assert torch.equal(ours, theirs)
+    # reference: the uncut encoder run with layers 0, 4 and 5 picked by hand
+    full.encoder.layer = torch.nn.ModuleList([full.encoder.layer[i] for i in (0, 4, 5)])
     tokens = model.tokenize_utterances(["hi, how was your weekend?", "I went hiking with my dog"])
     with torch.no_grad():
-        slots, mask = model.utterance_slots(**tokens)
-        hidden = full_backbone(**tokens, output_hidden_states=True).hidden_states[2]
-    np.testing.assert_allclose(slots[:, 1:].numpy(), (hidden[:, 1:3] * mask[:, 1:, None]).numpy(), atol=1e-5)
+        slots, _ = model.utterance_slots(**tokens)
+        hidden = full(**tokens).last_hidden_state
+    np.testing.assert_allclose(slots[:, 1:].numpy(), hidden[:, 1:3].numpy(), atol=1e-5)
     model.save(tmp_path / "light")
     loaded = load_model(tmp_path / "light")
-    assert len(loaded.utterance_encoder.backbone.encoder.layer) == 2 and loaded.config.utterance_layers == 2
+    assert len(loaded.utterance_encoder.backbone.encoder.layer) == 3 and loaded.config.utterance_layers == 3
     groups = _groups(small_corpus)
     for ours, theirs in zip(model.rerank_scores(groups), loaded.rerank_scores(groups), strict=True):
         np.testing.assert_array_equal(ours, theirs)
