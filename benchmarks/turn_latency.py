@@ -85,7 +85,8 @@ def ensure_models(args: argparse.Namespace) -> dict[str, Path]:
     models = {"DR-BERT": args.dual_encoder}
     for path in args.hdr or []:
         config = HdrModel.load(path).config
-        models[f"HDR {config.aggregator} {config.layers}-layer"] = path
+        encoder = f", {config.utterance_layers}-layer encoder" if config.utterance_layers else ""
+        models[f"HDR {config.aggregator} {config.layers}-layer{encoder}"] = path
     for path in models.values():
         if args.export and not (path / "onnx" / "manifest.json").is_file():
             export_onnx(path, "int8")

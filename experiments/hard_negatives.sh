@@ -21,14 +21,19 @@ $HB evaluate rerank --test $DATA/test.txt $MODELS --csv $OUT/eval/random.csv --j
 $HB evaluate rerank --test $DATA/test_bm25.txt $MODELS --csv $OUT/eval/bm25.csv --json $OUT/eval/bm25.json
 $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 $MODELS --csv $OUT/eval/r100.csv --json $OUT/eval/r100.json
 
+# the random split, the BM25 split and 1-of-100 for one model: evaluate_three MODEL_DIR JSON_PREFIX
+evaluate_three() {
+  $HB evaluate rerank --test $DATA/test.txt --model $1 --json $2-random.json
+  $HB evaluate rerank --test $DATA/test_bm25.txt --model $1 --json $2-bm25.json
+  $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model $1 --json $2-r100.json
+}
+
 # 4. gentler variants: BM25 negatives from the top 100, and the model's own top 100 re-mined every 50 steps
 $HB train dual $RECIPE --out $OUT/dr-bm25-d100 --hard-negatives bm25 --hard-per-context 1 --hard-depth 100
 $HB train dual $RECIPE --out $OUT/dr-model-d100 --hard-negatives model --hard-per-context 1 --hard-depth 100 \
   --hard-refresh-every 50 --hard-pool-size 20000
 for run in dr-bm25-d100 dr-model-d100; do
-  $HB evaluate rerank --test $DATA/test.txt --model $OUT/$run/model --json $OUT/eval/$run-random.json
-  $HB evaluate rerank --test $DATA/test_bm25.txt --model $OUT/$run/model --json $OUT/eval/$run-bm25.json
-  $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model $OUT/$run/model --json $OUT/eval/$run-r100.json
+  evaluate_three $OUT/$run/model $OUT/eval/$run
 done
 # 5. HDR-BERT-Trs-MV (experiments/hdr_layers.sh trains runs/hdr-layers/l3 and l1) on the BM25 split and 1-of-100
 for L in 3 1; do
@@ -42,9 +47,9 @@ $HB train hdr --aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/mode
   --valid $DATA/valid.txt --max-valid-groups 200 --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
   --save-every 25 --threads 2 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
   --out runs/hdr-layers/l1-bm25
-$HB evaluate rerank --test $DATA/test.txt --model runs/hdr-layers/l1-bm25/model \
-  --json runs/hdr-layers/eval/l1-bm25-random.json
-$HB evaluate rerank --test $DATA/test_bm25.txt --model runs/hdr-layers/l1-bm25/model \
-  --json runs/hdr-layers/eval/l1-bm25-bm25.json
-$HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model runs/hdr-layers/l1-bm25/model \
-  --json runs/hdr-layers/eval/l1-bm25-r100.json
+evaluate_three runs/hdr-layers/l1-bm25/model runs/hdr-layers/eval/l1-bm25
+# 7. denoised BM25 negatives: the in-batch DR-BERT of step 2 drops each mined negative it scores at or above the
+# context's own response (one run, one thread, beside the HDR run of experiments/hdr_layers.sh)
+$HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
+  --hard-depth 10 --hard-denoise-model $OUT/dr-inbatch/model
+evaluate_three $OUT/dr-bm25-denoised/model $OUT/eval/dr-bm25-denoised

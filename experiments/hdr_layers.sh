@@ -10,7 +10,11 @@ for L in 3 1; do
     --out $OUT/l$L &
 done
 wait
-for L in 3 1; do
+# the lighter turn: the 1-layer aggregator over a 3-layer utterance encoder (its layers 0, 4 and 5)
+$HB train hdr --aggregator trs-mv --layers 1 --utterance-layers 3 --dual-encoder $DR --train $DATA/train.txt \
+  --valid $DATA/valid.txt --max-valid-groups 200 --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
+  --save-every 25 --threads 1 --out $OUT/l1-u3
+for L in 3 1 1-u3; do
   $HB export onnx --model $OUT/l$L/model --quantize int8
   for runtime in torch onnx; do
     $HB evaluate rerank --test $DATA/test.txt --model $OUT/l$L/model --name "HDR-Trs-MV $L-layer $runtime" \
@@ -22,4 +26,4 @@ done
 # latency does not depend on training: the base all-MiniLM-L6-v2 stands in for DR-BERT (saved and exported to
 # runs/onnx/dual-base by --export when missing)
 .venv/bin/python benchmarks/turn_latency.py --dual-encoder runs/onnx/dual-base --hdr $OUT/l3/model \
-  --hdr $OUT/l1/model --dialogues 5 --repeats 10 --pool-encode 512 --export
+  --hdr $OUT/l1/model --hdr $OUT/l1-u3/model --dialogues 5 --repeats 10 --pool-encode 512 --export

@@ -43,6 +43,12 @@ class NegativeSamplingConfig(Config):
     negatives: int = option(
         1, "k: negatives per training context, responses of other training pairs drawn at random", minimum=1
     )
+    bm25_negatives: int = option(
+        0, "m: hard negatives per training context on top of the k random ones: turns of other training dialogues "
+        "that BM25 ranks highest for the context's last turns (the miner of 'train dual --hard-negatives bm25'), "
+        "drawn once (seeded) from its top --bm25-depth", minimum=0,
+    )
+    bm25_depth: int = option(10, "the BM25 negatives are drawn from each context's top this many", minimum=1)
 
 
 @dataclass(frozen=True)

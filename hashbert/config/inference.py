@@ -34,8 +34,8 @@ class ExportOnnxRun(Config):
     aggregator; hashing models: their DR-BERT or HDR encoder (the heads run in torch). Batch and sequence axes
     are dynamic. The directory is written atomically with a manifest recording the source weights' checksum
     (graphs of other weights are refused at load) and checksums of its own. With --quantize int8 the
-    encoders' weight matrix products are also written as int8 graphs (onnxruntime dynamic quantization,
-    per-channel weights); the attention products, embeddings and aggregator stay fp32.
+    weight matrix products of every graph (the encoders' and the aggregator's) are also written as int8 graphs
+    (onnxruntime dynamic quantization, per-channel weights); the attention products and embeddings stay fp32.
     """
 
     model: str = required("saved model directory (dual_encoder, hash_bert, hdr or hdr_hash)")

@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from hashbert.config import CrossEncoderConfig, DataConfig, NegativeSamplingConfig, TrainConfig, config_to_dict
+from hashbert.config import (
+    CrossEncoderConfig,
+    DataConfig,
+    HardNegativeConfig,
+    NegativeSamplingConfig,
+    TrainConfig,
+    config_to_dict,
+)
 from hashbert.data import ContextResponse, ReadReport, existing_speakers_path, read_rerank_groups, read_training_pairs
 from hashbert.data.sampling import seeded_subsample
 from hashbert.evaluation.rerank import RerankEvaluator
@@ -23,8 +30,11 @@ from hashbert.training.trainer import Trainer
 logger = logging.getLogger(__name__)
 
 
-def labelled_pairs(pairs: Sequence[ContextResponse], negatives: int, seed: int) -> list[tuple[ContextResponse, int]]:
-    """Each pair as a positive, followed by ``negatives`` copies whose response is drawn from the other pairs'.
+def labelled_pairs(
+    pairs: Sequence[ContextResponse], negatives: int, seed: int, mined: Sequence[Sequence[str]] = ()
+) -> list[tuple[ContextResponse, int]]:
+    """Each pair as a positive, followed by ``negatives`` copies whose response is drawn from the other pairs',
+    then one copy per text of ``mined[i]`` (pair i's hard negatives, if given).
 
     A negative keeps its context's speakers (the response slot is the same turn); a draw that repeats
     the true response text is redrawn.
@@ -34,14 +44,29 @@ def labelled_pairs(pairs: Sequence[ContextResponse], negatives: int, seed: int) 
         raise ValueError("negative sampling needs at least two distinct responses")
     rng = np.random.default_rng(seed)
     examples: list[tuple[ContextResponse, int]] = []
-    for pair in pairs:
+    for i, pair in enumerate(pairs):
         examples.append((pair, 1))
+        drawn = []
         for _ in range(negatives):
             negative = pair.response
             while negative == pair.response:
                 negative = responses[int(rng.integers(len(responses)))]
+            drawn.append(negative)
+        for negative in [*drawn, *(mined[i] if mined else ())]:
             examples.append((ContextResponse(pair.context, negative, pair.context_speakers, pair.response_speaker), 0))
     return examples
+
+
+def bm25_negatives(pairs: Sequence[ContextResponse], sampling: NegativeSamplingConfig, data: DataConfig,
+                   seed: int) -> list[list[str]]:
+    """Each pair's ``sampling.bm25_negatives`` BM25 negatives, drawn once (seeded) from its top ``bm25_depth``
+    eligible training turns (never its own conversation's, never a near-copy of its response)."""
+    from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool
+
+    config = HardNegativeConfig("bm25", hard_per_context=sampling.bm25_negatives, hard_depth=sampling.bm25_depth)
+    miner = HardNegativeMiner(config, pairs, TrainingPool.from_file(data.train, data.on_error), seed)
+    miner.mine_bm25()
+    return [miner.draw(i, step=0) for i in range(len(pairs))]
 
 
 def train_cross_encoder(
@@ -61,8 +86,10 @@ def train_cross_encoder(
         max_context_turns=model_config.input.max_context_turns or None, speakers_path=speakers,
     )
     pairs = seeded_subsample(pairs, data.max_train_pairs, train.seed)
-    examples = labelled_pairs(pairs, sampling.negatives, train.seed)
-    logger.info("training on %d contexts x (1 + %d) pairs from %s", len(pairs), sampling.negatives, data.train)
+    mined = bm25_negatives(pairs, sampling, data, train.seed) if sampling.bm25_negatives else []
+    examples = labelled_pairs(pairs, sampling.negatives, train.seed, mined)
+    logger.info("training on %d contexts x (1 + %d + %d BM25) pairs from %s", len(pairs), sampling.negatives,
+                sampling.bm25_negatives, data.train)
     model = CrossEncoder.from_base(model_config)
     loss = PointwiseBceLoss()
     evaluator = None

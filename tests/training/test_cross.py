@@ -26,6 +26,35 @@ def test_labelled_pairs_bring_k_negatives_per_context():
         labelled_pairs([pairs[0], pairs[0]], 1, 0)
 
 
+def test_bm25_negatives_follow_the_random_ones_and_are_bm25s_top_eligible_turns(small_corpus):
+    """The cross-encoder's BM25 negatives: drawn from each context's top-5 eligible training turns by BM25 (checked
+    against a brute-force scoring of the whole pool with bm25s), placed after the random ones."""
+    import bm25s
+
+    from hashbert.data.bm25 import context_query, near_copy_key
+    from hashbert.training.cross import bm25_negatives
+    from hashbert.training.hard_negatives import TrainingPool
+
+    train = str(small_corpus / "train.txt")
+    pairs = read_training_pairs(train)[:12]
+    sampling = NegativeSamplingConfig(negatives=1, bm25_negatives=2, bm25_depth=5)
+    mined = bm25_negatives(pairs, sampling, DataConfig(train=train), seed=0)
+    pool = TrainingPool.from_file(train)
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(pool.texts, stopwords="en", show_progress=False), show_progress=False)
+    for pair, texts in zip(pairs, mined, strict=True):
+        allowed = pool.eligible(pair)
+        scores = retriever.get_scores(bm25s.tokenize([context_query(pair.context)], stopwords="en",
+                                                     return_ids=False, show_progress=False)[0])
+        eligible = sorted((j for j in range(len(pool.texts)) if allowed(j)
+                           and near_copy_key(pool.texts[j]) != near_copy_key(pair.response)), key=lambda j: -scores[j])
+        fifth = scores[eligible[4]]
+        assert len(set(texts)) == 2 and all(allowed(pool.id_of(t)) and scores[pool.id_of(t)] >= fifth for t in texts)
+    examples = labelled_pairs(pairs, 1, 0, mined)
+    assert len(examples) == 12 * 4
+    assert [p.response for p, label in examples[2:4]] == mined[0] and examples[1][1] == examples[2][1] == 0
+
+
 @pytest.mark.slow
 def test_bce_loss_falls_on_a_real_slice(small_corpus, tmp_path):
     torch.manual_seed(0)

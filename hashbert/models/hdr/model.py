@@ -31,12 +31,14 @@ from tqdm.auto import tqdm
 from hashbert.config import HdrConfig, config_to_dict
 from hashbert.io import sha256_file
 from hashbert.models.encoder import (
+    FastTokenizer,
     TextBatcher,
     TextEncoder,
     initial_weights_dir,
     keep_layers,
     load_backbone,
     load_tokenizer,
+    torch_tokens,
 )
 from hashbert.models.hashing.scoring import index_groups
 from hashbert.models.hdr.aggregators import HdrAggregator, MultiVectors, group_maxsim_scores
@@ -159,6 +161,7 @@ class HdrModel(MultiVectorScoring, nn.Module):
         self.utterance_encoder, self.response_encoder, self.tokenizer = utterance_encoder, response_encoder, tokenizer
         self.aggregator = HdrAggregator(config, utterance_encoder.dim)
         self.batcher = TextBatcher(tokenizer, config.encoder)
+        self.utterance_tokenizer = FastTokenizer(tokenizer, config.utterance_length, "left")
         self.fingerprint: str | None = None  # sha256 of the saved directory's checksums.json, once saved or loaded
 
     # ------------------------------------------------------------------ construction and persistence
@@ -233,12 +236,7 @@ class HdrModel(MultiVectorScoring, nn.Module):
 
     def tokenize_utterances(self, utterances: Sequence[str]) -> dict[str, torch.Tensor]:
         """(U, L) token tensors of single utterances, each truncated from the left to ``utterance_length``."""
-        self.tokenizer.truncation_side = "left"
-        encoded = self.tokenizer(
-            list(utterances), max_length=self.config.utterance_length, truncation=True, padding=True,
-            return_tensors="pt",
-        )
-        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        return torch_tokens(self.utterance_tokenizer(utterances))
 
     def utterance_slots(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         """(U, L) tokens -> (U, k, H) slot vectors and (U, k) mask."""

@@ -14,12 +14,15 @@ Batch and sequence axes are dynamic. The files go to ``<model_dir>/onnx/`` (writ
 records the sha256 of the source weights' ``checksums.json`` and a loader refuses ONNX files made from
 other weights (``runtime.onnx_graphs``).
 
-int8 (``quantize="int8"``): onnxruntime's dynamic quantization of the transformer encoders' ``MatMul``
-nodes whose second input is a weight (the Q/K/V, attention output and feed-forward projections), with
-per-channel int8 weights and uint8 activations quantized per call. Kept in fp32: the attention products
-(both inputs are activations, ``MatMulConstBOnly``), the embedding tables, LayerNorms and the HDR aggregator
-(small, and it sees every turn: its rounding would reach every context vector). Per-tensor weights moved
-vectors to cosine 0.85-0.94 against fp32 in the issue's measurement, per-channel to 0.97-0.99.
+int8 (``quantize="int8"``): onnxruntime's dynamic quantization of every graph's ``MatMul`` nodes whose
+second input is a weight (the encoders' Q/K/V, attention output and feed-forward projections; the HDR
+aggregator's key/value, query, output and feed-forward projections), with per-channel int8 weights and uint8
+activations quantized per call. Kept in fp32: the attention products (both inputs are activations,
+``MatMulConstBOnly``), the embedding tables, LayerNorms and the aggregator's merge layer (a ``Gemm``).
+Per-tensor weights moved vectors to cosine 0.85-0.94 against fp32 in the issue's measurement, per-channel to
+0.97-0.99. The aggregator was fp32 at first (it sees every turn, so its rounding reaches every context
+vector); quantized, it kept the test split's R10@1 of the 3-layer-encoder HDR unchanged (61.69 both, int8
+encoders) and took 0.18 ms off its 1.2 ms at turn 10.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ logger = logging.getLogger(__name__)
 ONNX_DIR, MANIFEST = "onnx", "manifest.json"
 FORMAT_VERSION = 1
 OPSET = 17
-QUANTIZED_GRAPHS = ("context", "response", "utterance")  # the transformer encoders; never the aggregator
+QUANTIZED_GRAPHS = ("context", "response", "utterance", "aggregator")
 TOKENS = ("input_ids", "attention_mask")
 
 

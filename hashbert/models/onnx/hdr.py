@@ -58,6 +58,7 @@ class OnnxHdrModel(MultiVectorScoring):
 
     def __init__(self, hdr, graphs: dict[str, Path], threads: int = 0) -> None:
         self.config, self.tokenizer, self.batcher = hdr.config, hdr.tokenizer, hdr.batcher
+        self.utterance_tokenizer = hdr.utterance_tokenizer
         self.fingerprint = hdr.fingerprint
         self.dim, self.multi_vector, self.row_name = hdr.dim, hdr.multi_vector, hdr.row_name
         self.utterance_graph = OnnxGraph(graphs["utterance"], threads)
@@ -73,10 +74,7 @@ class OnnxHdrModel(MultiVectorScoring):
 
     def tokenize_utterances(self, utterances: Sequence[str]) -> dict[str, np.ndarray]:
         """(U, L) int64 token arrays of single utterances, truncated from the left to ``utterance_length``."""
-        self.tokenizer.truncation_side = "left"
-        encoded = self.tokenizer(list(utterances), max_length=self.config.utterance_length, truncation=True,
-                                 padding=True, return_tensors="np")
-        return {k: encoded[k].astype(np.int64, copy=False) for k in ("input_ids", "attention_mask")}
+        return self.utterance_tokenizer(utterances)
 
     def _slots(self, graph: OnnxGraph, k: int, input_ids: np.ndarray, attention_mask: np.ndarray):
         short = k - input_ids.shape[1]

@@ -59,7 +59,7 @@ class OnnxGraph:
 def exported_graphs(model_dir: str | Path, model: Any, runtime: str, precision: str) -> dict[str, Path] | None:
     """Graph name -> verified file of ``<model_dir>/onnx`` for ``runtime``, or None to run on torch.
 
-    int8 replaces the encoders' graphs; the aggregator is always fp32.
+    int8 replaces every graph that has an int8 version (all of them, for an export made with ``--quantize int8``).
 
     Raises:
         ValueError: ``runtime="onnx"`` without an export, or int8 asked of an fp32-only export.

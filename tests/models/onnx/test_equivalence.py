@@ -94,3 +94,22 @@ def test_stale_or_missing_exports_are_refused_or_skipped(onnx_models, _base_dual
     assert "other weights" in caplog.text
     with pytest.raises(ValueError, match="no int8 graphs"):
         load_inference_model(onnx_models["hdr"], INT8)
+
+
+def test_hdr_int8_quantizes_the_aggregator_too_and_keeps_the_cosine_floor(onnx_models, chitchat_texts, tmp_path):
+    import json
+    import shutil
+
+    from hashbert.io import resolve_artefact
+    from hashbert.models.onnx import export_onnx
+
+    hdr_dir = tmp_path / "hdr"
+    shutil.copytree(resolve_artefact(onnx_models["hdr"]), hdr_dir, ignore=shutil.ignore_patterns("onnx", ".onnx*"))
+    export_onnx(hdr_dir, "int8")
+    manifest = json.loads((resolve_artefact(hdr_dir / "onnx") / "manifest.json").read_text())
+    assert set(manifest["int8"]) == {"utterance", "response", "aggregator"}
+    contexts = chitchat_texts[0][:20]
+    fp32, int8 = (load_inference_model(hdr_dir, i) for i in (ONNX, INT8))
+    assert int8.aggregator_graph.path.name == "aggregator.int8.onnx"
+    similarity = cosines(int8.encode_contexts(contexts), fp32.encode_contexts(contexts))
+    assert similarity.min() >= INT8_COSINE_FLOOR and similarity.mean() < 0.99999
