@@ -152,23 +152,27 @@ def hdr_turn(model, cache: HdrCache, utterance: str, planes, indexes) -> dict[st
     return {**times, **hash_and_search(vector, planes, indexes)}
 
 
-def time_model(model, dialogues, planes, indexes, repeats: int) -> dict[int, list[dict[str, float]]]:
-    """Turn -> one stage-times dict per (dialogue, repeat), after one untimed warm-up per turn."""
-    samples: dict[int, list[dict[str, float]]] = {t: [] for t in TURNS}
-    is_hdr = hasattr(model, "aggregate_dialogues")
+def time_models(models: dict, dialogues, planes, indexes, repeats: int) -> dict[str, dict[int, list[dict]]]:
+    """Row -> turn -> one stage-times dict per (dialogue, repeat), after one untimed warm-up per turn.
+
+    The models take turns repeat by repeat (round-robin), so a slow spell of the machine (a shared 2-core VM:
+    the same graph's median moved by 1.6x between two runs minutes apart) hits every row alike.
+    """
+    samples = {name: {t: [] for t in TURNS} for name in models}
     for dialogue in dialogues:
-        cache = HdrCache(model) if is_hdr else None
+        caches = {name: HdrCache(m) if hasattr(m, "aggregate_dialogues") else None for name, m in models.items()}
         for t, utterance in enumerate(dialogue, start=1):
-            if t in samples:
-                for i in range(repeats + 1):  # the first run warms up
-                    if is_hdr:
-                        times = hdr_turn(model, cache, utterance, planes, indexes)
+            for i in range(repeats + 1 if t in TURNS else 0):  # the first run warms up
+                for name, model in models.items():
+                    if caches[name] is not None:
+                        times = hdr_turn(model, caches[name], utterance, planes, indexes)
                     else:
                         times = dr_bert_turn(model, dialogue[:t], planes, indexes)
                     if i:
-                        samples[t].append(times)
-            if is_hdr:
-                cache.append(utterance)
+                        samples[name][t].append(times)
+            for cache in caches.values():
+                if cache is not None:
+                    cache.append(utterance)
     return samples
 
 
@@ -185,15 +189,18 @@ def summarise(samples: dict[int, list[dict[str, float]]], index_names: list[str]
     return out
 
 
-def pool_throughput(model, responses: list[str], repeats: int = 3) -> float:
-    """Responses per second through the response tower at batch 64 (median of ``repeats`` passes)."""
-    model.encode_responses(responses[:64], 64)  # warm-up
-    seconds = []
+def pool_throughputs(models: dict, responses: list[str], repeats: int = 3) -> dict:
+    """Row -> responses per second through the response tower at batch 64 (median of ``repeats`` passes, the
+    models taking turns pass by pass)."""
+    for model in models.values():
+        model.encode_responses(responses[:64], 64)  # warm-up
+    seconds = {name: [] for name in models}
     for _ in range(repeats):
-        start = time.perf_counter()
-        model.encode_responses(responses, 64)
-        seconds.append(time.perf_counter() - start)
-    return len(responses) / statistics.median(seconds)
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.encode_responses(responses, 64)
+            seconds[name].append(time.perf_counter() - start)
+    return {name: len(responses) / statistics.median(times) for name, times in seconds.items()}
 
 
 def set_threads(threads: int) -> None:
@@ -208,18 +215,18 @@ def measure(args, models: dict[str, Path], dialogues, planes, indexes) -> tuple[
     responses = [json.loads(line) for line in pool[: args.pool_encode]]
     for threads in [int(t) for t in args.threads.split(",")]:
         set_threads(threads)
-        for name, path in models.items():
-            for runtime, inference in RUNTIMES.items():
-                inference = InferenceConfig(inference.runtime, inference.onnx_precision, threads)
-                model = load_inference_model(path, inference)
-                summary = summarise(time_model(model, dialogues, planes, indexes, args.repeats), list(indexes))
-                latency += [{"model": name, "runtime": runtime, "threads": threads, "turn": t, **stats}
-                            for t, stats in summary.items()]
-                if name == "DR-BERT":
-                    throughput.append({"runtime": runtime, "threads": threads,
-                                       "responses/s": pool_throughput(model, responses)})
-                logger.info("%s %s %d threads: turn 10 e2e pool p50 %.2f ms", name, runtime, threads,
-                            summary[10]["e2e pool p50"])
+        loaded = {(name, runtime): load_inference_model(path, InferenceConfig(i.runtime, i.onnx_precision, threads))
+                  for name, path in models.items() for runtime, i in RUNTIMES.items()}
+        samples = time_models(loaded, dialogues, planes, indexes, args.repeats)
+        for (name, runtime), rows in samples.items():
+            summary = summarise(rows, list(indexes))
+            latency += [{"model": name, "runtime": runtime, "threads": threads, "turn": t, **stats}
+                        for t, stats in summary.items()]
+            logger.info("%s %s %d threads: turn 10 e2e pool p50 %.2f ms", name, runtime, threads,
+                        summary[10]["e2e pool p50"])
+        rates = pool_throughputs({runtime: loaded[("DR-BERT", runtime)] for runtime in RUNTIMES}, responses)
+        throughput += [{"runtime": runtime, "threads": threads, "responses/s": rate}
+                       for runtime, rate in rates.items()]
     return latency, throughput
 
 
