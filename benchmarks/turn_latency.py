@@ -217,7 +217,11 @@ def measure(args, models: dict[str, Path], dialogues, planes, indexes) -> tuple[
         set_threads(threads)
         loaded = {(name, runtime): load_inference_model(path, InferenceConfig(i.runtime, i.onnx_precision, threads))
                   for name, path in models.items() for runtime, i in RUNTIMES.items()}
-        samples = time_models(loaded, dialogues, planes, indexes, args.repeats)
+        # Round-robin on one thread only: with two, ONNX Runtime's worker threads spin-wait after each call and
+        # slowed the torch model run right after them 3x (DR-BERT, turn 10: 150 against 38-45 ms run alone).
+        groups = [loaded] if threads == 1 else [{key: model} for key, model in loaded.items()]
+        samples = {key: rows for group in groups
+                   for key, rows in time_models(group, dialogues, planes, indexes, args.repeats).items()}
         for (name, runtime), rows in samples.items():
             summary = summarise(rows, list(indexes))
             latency += [{"model": name, "runtime": runtime, "threads": threads, "turn": t, **stats}
