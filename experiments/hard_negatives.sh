@@ -53,3 +53,13 @@ evaluate_three runs/hdr-layers/l1-bm25/model runs/hdr-layers/eval/l1-bm25
 $HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
   --hard-depth 10 --hard-denoise-model $OUT/dr-inbatch/model
 evaluate_three $OUT/dr-bm25-denoised/model $OUT/eval/dr-bm25-denoised
+# 8. the BERT cross-encoder on the same compute (12,000 labelled pairs): random negatives vs random + BM25 ones
+CROSS="--train $DATA/train.txt --valid $DATA/valid.txt --max-valid-groups 100 --negatives 1 --batch-size 32 \
+  --lr 1e-4 --max-length 160 --max-response-length 32 --pooling segments --threads 1"
+$HB train cross $CROSS --max-train-pairs 6000 --out runs/cross/bert &
+$HB train cross $CROSS --max-train-pairs 4000 --bm25-negatives 1 --bm25-depth 10 --out runs/cross/bert-bm25 &
+wait
+for run in bert bert-bm25; do
+  $HB evaluate rerank --test $DATA/test.txt --model runs/cross/$run/model --json runs/cross/eval/$run-random.json
+  $HB evaluate rerank --test $DATA/test_bm25.txt --model runs/cross/$run/model --json runs/cross/eval/$run-bm25.json
+done
