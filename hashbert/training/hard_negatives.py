@@ -185,12 +185,12 @@ class HardNegativeMiner:
         rng, depth, m = random.Random(self.seed), self.config.hard_depth, self.config.hard_per_context
         texts, self.ranked, filled = self.pool.texts, [], 0
         fill_ids = range(len(texts)) if fill_ids is None else fill_ids
-        ranked = [pick_negatives(row.tolist(), texts, self.pool.eligible(pair), pair.response, depth)
-                  for pair, row in zip(self.pairs, hits, strict=True)]
+        eligible = [self.pool.eligible(pair) for pair in self.pairs]
+        ranked = [pick_negatives(row.tolist(), texts, allowed, pair.response, depth)
+                  for pair, row, allowed in zip(self.pairs, hits, eligible, strict=True)]
         if self.denoiser is not None:
             ranked = self.denoiser.filter(self.pairs, ranked)
-        for pair, picks in zip(self.pairs, ranked, strict=True):
-            allowed = self.pool.eligible(pair)
+        for pair, picks, allowed in zip(self.pairs, ranked, eligible, strict=True):
             if len(picks) < m:
                 filled += 1
                 order = rng.sample(fill_ids, min(len(fill_ids), 50 * m + 100))
