@@ -5,11 +5,18 @@
 # and the hashing rows (LSH, ITQ and Hash-BERT at 128, 256 and 512 bits; `train hash` defaults on cached vectors).
 # Each DR/HDR model is scored on the random and the BM25 test splits and ConveRT's 1-of-100; the hashing table
 # (`evaluate hashing`: symmetric and asymmetric, retention of the float R10@1) on both splits.
-# The three DR-BERT runs share the GPU side by side. MODEL overrides the base encoder (a local copy of
-# all-MiniLM-L6-v2 where its package is not installed), OUT_DIR where runs go.
+# HDR-BERT also trains with BM25 negatives (top 10). The runs share the GPU side by side; the two top-10 BM25
+# runs share one cache of BM25 hits ($BM25_CACHE: mined once, ~5 min on 16 cores, ~40 on 2; a cache mined
+# elsewhere can be copied there). bm25-d10-half draws half of the extra negatives from the top 10 and half at
+# random (--hard-fraction 0.5). PARTS picks what runs (default: all of
+# "bm25-d10 bm25-d10-half bm25-d100 hdr hashing"); the in-batch DR-BERT always trains.
+# MODEL overrides the base encoder (a local copy of all-MiniLM-L6-v2 where its package is not installed),
+# OUT_DIR where runs go.
 source "$(dirname "$0")/common.sh"
 OUT=${OUT_DIR:-runs/hard-negatives-full}
 MODEL=${MODEL:-all-MiniLM-L6-v2}
+BM25_CACHE=${BM25_CACHE:-$OUT/bm25-cache}
+PARTS=" ${PARTS:-bm25-d10 bm25-d10-half bm25-d100 hdr hashing} "
 RECIPE="--train $DATA/train.txt --batch-size 32 --epochs 1 --lr 5e-5 --save-every 1000 --device ${DEVICE:-cuda}"
 RECIPE="$RECIPE --no-progress"
 
@@ -21,6 +28,13 @@ score() {  # score RUN: the three test protocols of $OUT/RUN/model
     --json $OUT/eval/$run-bm25.json
   $HB evaluate rerank --test $DATA/test.txt --one-of-n 100 --model $OUT/$run/model --name $run --no-progress \
     --json $OUT/eval/$run-r100.json
+}
+want() { [[ $PARTS == *" $1 "* ]]; }
+train_hdr() {  # train_hdr RUN FLAGS...: HDR-BERT-Trs-MV (1-layer aggregator) from the in-batch DR-BERT, scored
+  local run=$1
+  shift
+  $HB train hdr --aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/model $RECIPE --out $OUT/$run "$@" &&
+    score $run
 }
 train_dual() {  # train_dual RUN FLAGS...: train $OUT/RUN, then score it
   local run=$1
@@ -49,13 +63,14 @@ hashing() {  # Hash-BERT 256 first (it encodes the training vectors into the cac
   hashing_table hashing "${args[@]}"
 }
 
+TOP10="--hard-negatives bm25 --hard-per-context 1 --hard-depth 10 --hard-cache-dir $BM25_CACHE"
 mkdir -p $OUT/eval
-train_dual dr-bm25-d10 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 &
-train_dual dr-bm25-d100 --hard-negatives bm25 --hard-per-context 1 --hard-depth 100 &
+want bm25-d10 && { train_dual dr-bm25-d10 $TOP10 & }
+want bm25-d10-half && { train_dual dr-bm25-d10-half $TOP10 --hard-fraction 0.5 & }
+want bm25-d100 && { train_dual dr-bm25-d100 --hard-negatives bm25 --hard-per-context 1 --hard-depth 100 & }
 $HB train dual $RECIPE --model $MODEL --out $OUT/dr-inbatch
 score dr-inbatch &
-hashing &
 # HDR and the hashing rows start from the in-batch DR-BERT while the BM25 runs go on
-$HB train hdr --aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/model $RECIPE --out $OUT/hdr-l1
-score hdr-l1
+want hashing && { hashing & }
+want hdr && { train_hdr hdr-l1 & train_hdr hdr-l1-bm25 $TOP10 & }
 wait

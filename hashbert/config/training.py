@@ -66,6 +66,10 @@ class HardNegativeConfig(Config):
     hard_depth: int = option(
         10, "each step draws a context's m negatives (seeded) from its top this many eligible pool texts", minimum=1
     )
+    hard_fraction: float = option(
+        1.0, "share of a context's draws taken from its mined list; the rest are random eligible training turns "
+        "(gentler: fewer of the mined false negatives, the same number of extra negatives)", minimum=0.0, maximum=1.0
+    )
     hard_refresh_every: int = option(
         100, "model: re-encode the pool and re-mine every N steps with the current weights (0: once, at step 0)",
         minimum=0,
@@ -79,6 +83,10 @@ class HardNegativeConfig(Config):
     )
     hard_denoise_margin: float = option(
         0.0, "cosine margin of the denoising: keep a negative only if it scores below positive - margin"
+    )
+    hard_cache_dir: str = option(
+        "", "bm25: cache of the BM25 hits (mining every training context takes ~40 min on 2 cores), reused by a "
+        "resumed or repeated run with the same pool, contexts and depth; empty: OUT/cache"
     )
 
     def validate(self) -> None:

@@ -90,7 +90,7 @@ def cached_arrays(
     path = Path(cache_dir) / fingerprint_key(fingerprint)
     arrays = _read_entry(path, fingerprint)
     if arrays is not None:
-        logger.info("using cached vectors %s", path)
+        logger.info("using the cached arrays %s", path)
         return arrays
     arrays = {name: np.ascontiguousarray(a) for name, a in compute().items()}
     with atomic_directory(path, kind="vector-cache") as tmp:

@@ -58,13 +58,14 @@ def labelled_pairs(
 
 
 def bm25_negatives(pairs: Sequence[ContextResponse], sampling: NegativeSamplingConfig, data: DataConfig,
-                   seed: int) -> list[list[str]]:
+                   seed: int, out_dir: str | Path | None = None) -> list[list[str]]:
     """Each pair's ``sampling.bm25_negatives`` BM25 negatives, drawn once (seeded) from its top ``bm25_depth``
-    eligible training turns (never its own conversation's, never a near-copy of its response)."""
+    eligible training turns (never its own conversation's, never a near-copy of its response); the BM25 hits are
+    cached in ``out_dir/cache``."""
     from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool
 
     config = HardNegativeConfig("bm25", hard_per_context=sampling.bm25_negatives, hard_depth=sampling.bm25_depth)
-    miner = HardNegativeMiner(config, pairs, TrainingPool.from_file(data.train, data.on_error), seed)
+    miner = HardNegativeMiner(config, pairs, TrainingPool.from_file(data.train, data.on_error), seed, out_dir=out_dir)
     miner.mine_bm25()
     return [miner.draw(i, step=0) for i in range(len(pairs))]
 
@@ -86,7 +87,7 @@ def train_cross_encoder(
         max_context_turns=model_config.input.max_context_turns or None, speakers_path=speakers,
     )
     pairs = seeded_subsample(pairs, data.max_train_pairs, train.seed)
-    mined = bm25_negatives(pairs, sampling, data, train.seed) if sampling.bm25_negatives else []
+    mined = bm25_negatives(pairs, sampling, data, train.seed, out_dir) if sampling.bm25_negatives else []
     examples = labelled_pairs(pairs, sampling.negatives, train.seed, mined)
     logger.info("training on %d contexts x (1 + %d + %d BM25) pairs from %s", len(pairs), sampling.negatives,
                 sampling.bm25_negatives, data.train)

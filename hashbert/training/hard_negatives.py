@@ -19,14 +19,15 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from hashbert.config import DataConfig, HardNegativeConfig, TrainConfig
+from hashbert.config import DataConfig, HardNegativeConfig, TrainConfig, config_to_dict
 from hashbert.data import iter_labelled_lines
-from hashbert.data.bm25 import Bm25Pool, context_query, pick_negatives
+from hashbert.data.bm25 import cached_search, context_query, pick_negatives
 from hashbert.data.records import ContextResponse
 from hashbert.data.sampling import seeded_subsample
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
@@ -135,13 +136,16 @@ class HardNegativeMiner:
         pool: the training turns.
         seed: seed of the draws, the pool subsample and the random fill.
         device: where ``hard_denoise_model`` (if any) encodes.
+        out_dir: the run's directory: BM25 hits are cached in ``hard_cache_dir``, else in ``out_dir/cache``
+            (neither given: not cached).
     """
 
     def __init__(self, config: HardNegativeConfig, pairs: Sequence[ContextResponse], pool: TrainingPool, seed: int,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", out_dir: str | Path | None = None):
         if config.hard_negatives not in ("bm25", "model"):
             raise ValueError(f"hard_negatives must be 'bm25' or 'model' to mine, got {config.hard_negatives!r}")
         self.config, self.pairs, self.pool, self.seed = config, list(pairs), pool, seed
+        self.cache_dir = config.hard_cache_dir or (Path(out_dir) / "cache" if out_dir is not None else None)
         self.denoiser = (NegativeDenoiser(config.hard_denoise_model, config.hard_denoise_margin, device)
                          if config.hard_denoise_model else None)
         self.ranked: list[list[str]] = []  # per pair, its eligible negatives best first
@@ -149,9 +153,8 @@ class HardNegativeMiner:
 
     def mine_bm25(self) -> None:
         """Rank the pool for every pair by BM25 of its last turns (``context_query``)."""
-        bm25 = Bm25Pool(self.pool.texts)
-        hits = bm25.search([context_query(p.context) for p in self.pairs], _OVERSEARCH * self.config.hard_depth)
-        self._keep(hits)
+        queries = [context_query(p.context) for p in self.pairs]
+        self._keep(cached_search(self.pool.texts, queries, _OVERSEARCH * self.config.hard_depth, self.cache_dir))
 
     def mine_with_model(self, model: DualEncoder, batch_size: int = 64) -> None:
         """Rank a seeded pool subsample for every pair by the model's dot product (exact float search)."""
@@ -217,17 +220,30 @@ class HardNegativeMiner:
         self.mined_at = step
 
     def draw(self, index: int, step: int) -> list[str]:
-        """``hard_per_context`` distinct negatives of pair ``index`` for this step (seeded by seed, pair, step)."""
-        ranked = self.ranked[index]
+        """``hard_per_context`` distinct negatives of pair ``index`` for this step (seeded by seed, pair, step):
+        from its mined list, or with probability 1 - ``hard_fraction`` random eligible pool texts."""
+        ranked, m = self.ranked[index], self.config.hard_per_context
         rng = np.random.default_rng([self.seed, index, step])
-        chosen = rng.choice(len(ranked), self.config.hard_per_context, replace=False)
+        if self.config.hard_fraction < 1 and rng.random() >= self.config.hard_fraction:
+            pair = self.pairs[index]
+            # a few times m draws, with replacement (a permutation of the pool per context would cost more than
+            # the step): eligibility and near-copies drop few of them
+            order = rng.integers(0, len(self.pool.texts), 4 * m + 8).tolist()
+            picks = pick_negatives(order, self.pool.texts, self.pool.eligible(pair), pair.response, m)
+            if len(picks) == m:
+                return picks
+        chosen = rng.choice(len(ranked), m, replace=False)
         return [ranked[j] for j in chosen]
 
 
-def negatives_fingerprint(negatives: HardNegativeConfig) -> dict[str, HardNegativeConfig]:
+def negatives_fingerprint(negatives: HardNegativeConfig) -> dict[str, dict[str, Any]]:
     """``run_fingerprint`` keywords for the hard-negative settings: none for an in-batch run, so an in-batch run
-    keeps the fingerprint it had before hard negatives existed (and resumes)."""
-    return {"negatives": negatives} if negatives.hard_negatives != "none" else {}
+    keeps the fingerprint it had before hard negatives existed (and resumes); never where the hits are cached."""
+    if negatives.hard_negatives == "none":
+        return {}
+    settings = config_to_dict(negatives)
+    del settings["hard_cache_dir"]
+    return {"negatives": settings}
 
 
 def mined_collate(
@@ -268,7 +284,7 @@ def hard_negative_trainer(
     in-batch ones (under torchrun every tensor is gathered, the negatives staying with their contexts).
     """
     miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
-                              resolve_device(train.device))
+                              resolve_device(train.device), out_dir)
     collate = mined_collate(miner, model, lambda: trainer.state.step, lambda: miner.mine_with_model(model))
 
     def compute_loss(batch: dict) -> torch.Tensor:

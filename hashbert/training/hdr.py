@@ -112,7 +112,7 @@ def train_hdr(
     examples, collate, dedupe_key = pairs, model.collate, lambda pair: pair.response
     if negatives.hard_negatives != "none":
         miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
-                              resolve_device(train.device))
+                                  resolve_device(train.device), out_dir)
         examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
         collate = mined_collate(miner, model, lambda: trainer.state.step, mine_with_model=None)
         dedupe_key = lambda item: item.pair.response  # noqa: E731

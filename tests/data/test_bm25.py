@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from hashbert.cli import main
+from hashbert.data import bm25 as bm25_module
 from hashbert.data import load_chitchat, prepare_chitchat, read_rerank_groups, split_dialogues
-from hashbert.data.bm25 import Bm25Pool, context_query, near_copy_key, pick_negatives
+from hashbert.data.bm25 import Bm25Pool, cached_search, context_query, near_copy_key, pick_negatives
 
 SLICE = 200  # conversations: 10 test and 10 valid dialogues, a few hundred turns each split
 
@@ -90,6 +91,26 @@ def test_pool_ranks_by_shared_rare_words_and_marks_no_match():
     ranked = pool.search(["dog dog cat", "zebra"], k=4)
     assert ranked.shape == (2, 4) and set(ranked[0, :2]) == {0, 2} and ranked[0, 3] == -1
     assert (ranked[1] == -1).all()  # no shared word: no BM25 candidate at all
+
+
+def test_cached_search_returns_the_pool_hits_and_reads_them_back_without_indexing(tmp_path, monkeypatch):
+    texts, queries = ["i love my dog", "cats are nice", "my dog and my cat", "the weather today"], ["dog cat", "zebra"]
+    fresh = Bm25Pool(texts).search(queries, k=3)
+    first = cached_search(texts, queries, 3, tmp_path)
+    assert first.dtype == np.int64 and np.array_equal(first, fresh)
+    assert np.array_equal(cached_search(texts, queries, 3, None), fresh)  # no cache directory: a plain search
+
+    def no_index(*args):
+        raise AssertionError("a cached search must not build the BM25 index")
+
+    monkeypatch.setattr(bm25_module, "Bm25Pool", no_index)
+    assert np.array_equal(cached_search(texts, queries, 3, tmp_path), fresh)
+    with pytest.raises(AssertionError):  # another query list, k or pool is another search
+        cached_search(texts, ["weather"], 3, tmp_path)
+    with pytest.raises(AssertionError):
+        cached_search(texts, queries, 2, tmp_path)
+    with pytest.raises(AssertionError):
+        cached_search(texts[:3], queries, 3, tmp_path)
 
 
 def test_pick_negatives_skips_forbidden_texts_and_near_copies():

@@ -15,7 +15,7 @@ from hashbert.data import iter_labelled_lines, read_training_pairs
 from hashbert.data.bm25 import near_copy_key
 from hashbert.data.sampling import seeded_subsample
 from hashbert.training.dual import train_dual_encoder
-from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool
+from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool, negatives_fingerprint
 
 TINY_RUN = {"batch_size": 8, "max_steps": 1, "save_every": 0, "progress": False, "device": "cpu", "threads": 2}
 
@@ -53,6 +53,39 @@ def test_draws_are_distinct_and_seeded_by_pair_and_step(corpus):
     assert all(len(set(d)) == 3 and set(d) <= set(r) for d, r in zip(draws, miner.ranked, strict=True))
     assert draws == [miner.draw(i, step=4) for i in range(len(pairs))]
     assert draws != [miner.draw(i, step=5) for i in range(len(pairs))]
+
+
+def test_a_fraction_of_draws_are_random_eligible_turns_by_the_same_rules(corpus):
+    _, pairs, pool, own = corpus
+    config = HardNegativeConfig("bm25", hard_per_context=2, hard_depth=5, hard_fraction=0.5)
+    miner = HardNegativeMiner(config, pairs, pool, seed=0)
+    miner.refresh(0, mine_with_model=None)
+    draws = [(i, step, miner.draw(i, step)) for i in range(len(pairs)) for step in range(5)]
+    mined = [set(d) <= set(miner.ranked[i]) for i, _, d in draws]
+    assert 0.3 < np.mean(mined) < 0.7  # about half the (pair, step) draws come from the mined lists
+    for i, step, drawn in draws:
+        keys = {near_copy_key(text) for text in drawn}
+        assert len(keys) == 2 and near_copy_key(pairs[i].response) not in keys and not own[i] & set(drawn)
+        assert miner.draw(i, step) == drawn  # seeded by (seed, pair, step)
+    never = HardNegativeMiner(HardNegativeConfig("bm25", hard_per_context=2, hard_fraction=0.0), pairs, pool, 0)
+    never.refresh(0, mine_with_model=None)
+    assert np.mean([set(never.draw(i, 0)) <= set(never.ranked[i]) for i in range(len(pairs))]) < 0.1
+
+
+def test_bm25_hits_are_cached_in_the_run_directory_and_read_back(corpus, tmp_path, caplog):
+    _, pairs, pool, _ = corpus
+    config = HardNegativeConfig("bm25", hard_per_context=2, hard_depth=5)
+    first = HardNegativeMiner(config, pairs, pool, seed=0, out_dir=tmp_path)
+    first.refresh(0, mine_with_model=None)
+    assert len(list((tmp_path / "cache").glob("[!.]*/hits.npy"))) == 1
+    again = HardNegativeMiner(config, pairs, pool, seed=0, out_dir=tmp_path)
+    with caplog.at_level(logging.INFO, logger="hashbert.data.vector_cache"):
+        again.refresh(0, mine_with_model=None)
+    assert again.ranked == first.ranked and any("using the cached" in r.message for r in caplog.records)
+    elsewhere = HardNegativeConfig("bm25", hard_per_context=2, hard_depth=5, hard_cache_dir=str(tmp_path / "hits"))
+    HardNegativeMiner(elsewhere, pairs, pool, seed=0, out_dir=tmp_path).refresh(0, mine_with_model=None)
+    assert len(list((tmp_path / "hits").glob("[!.]*/hits.npy"))) == 1
+    assert negatives_fingerprint(elsewhere) == negatives_fingerprint(config)  # where hits live is no setting
 
 
 def test_model_mining_takes_the_best_scoring_eligible_texts(corpus, dual_encoder):
