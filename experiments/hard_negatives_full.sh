@@ -5,8 +5,8 @@
 # and the hashing rows (LSH, ITQ and Hash-BERT at 128, 256 and 512 bits; `train hash` defaults on cached vectors).
 # Each DR/HDR model is scored on the random and the BM25 test splits and ConveRT's 1-of-100; the hashing table
 # (`evaluate hashing`: symmetric and asymmetric, retention of the float R10@1) on both splits.
-# HDR-BERT also trains with BM25 negatives (top 10). The runs share the GPU side by side; the two top-10 BM25
-# runs share one cache of BM25 hits ($BM25_CACHE: mined once, ~5 min on 16 cores, ~40 on 2; a cache mined
+# HDR-BERT also trains with BM25 negatives (top 10). The runs share the GPU side by side; the top-10 BM25 runs
+# share one cache of BM25 hits ($BM25_CACHE: mined once, ~4 min on 2 cores; a cache mined
 # elsewhere can be copied there). bm25-d10-half draws half of the extra negatives from the top 10 and half at
 # random (--hard-fraction 0.5). PARTS picks what runs (default: all of
 # "bm25-d10 bm25-d10-half bm25-d100 hdr hashing"); the in-batch DR-BERT always trains.

@@ -96,10 +96,10 @@ def _texts_sha256(texts: Sequence[str]) -> str:
 def cached_search(texts: Sequence[str], queries: Sequence[str], k: int, cache_dir: str | Path | None) -> np.ndarray:
     """``Bm25Pool(texts).search(queries, k)``, read from ``cache_dir`` when the same search was cached there.
 
-    Mining every Chit-Chat training context takes ~5 min on 16 cores and ~40 on 2; a resumed or repeated run
-    (another seed, depth of draws or denoiser over the same hits) needs the very same hits. The entry's
-    fingerprint is the pool, the queries (SHA-256 of each list), ``k`` and the ``bm25s`` version; ``None``: no
-    cache.
+    Indexing the Chit-Chat training turns and searching every training context takes ~4 min on 2 cores; a resumed
+    or repeated run (another seed, share or depth of draws, denoiser over the same hits) needs the very same hits.
+    The entry's fingerprint is the pool, the queries (SHA-256 of each list), ``k`` and the ``bm25s`` version;
+    ``None``: no cache.
     """
 
     def compute() -> dict[str, np.ndarray]:
