@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hashbert.config.fields import Config, option, required
+from hashbert.config.training import check_device
 
 Runtime = Literal["torch", "onnx", "auto"]
 RUNTIMES: tuple[str, ...] = typing.get_args(Runtime)
@@ -24,6 +25,13 @@ class InferenceConfig(Config):
         "fp32", "onnx: the fp32 graphs, or the int8 ones (export with --quantize int8)"
     )
     onnx_threads: int = option(0, "onnx: intra-op threads of each session (0: one per CPU core)", minimum=0)
+    device: str = option(
+        "auto", "torch: where the model's modules run: cpu, cuda, cuda:N, mps, or auto (cuda when available); "
+        "ONNX Runtime runs on the CPU"
+    )
+
+    def validate(self) -> None:
+        check_device(self.device)
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ def evaluate_rerank_models(
     from hashbert.config import BackboneConfig, DualEncoderConfig, EncoderConfig
     from hashbert.data import existing_speakers_path, read_rerank_groups
     from hashbert.models.dual_encoder import DualEncoder
-    from hashbert.models.onnx.runtime import load_inference_model
+    from hashbert.models.onnx.runtime import load_inference_model, on_device
 
     model_dirs = list(model_dirs or [])
     names = list(names or [])
@@ -173,11 +173,12 @@ def evaluate_rerank_models(
             test_path, evaluator.n_candidates, STANDARD_CANDIDATES, ", ".join(evaluator.columns[: len(evaluator.ks)]),
         )
     models = [load_inference_model(d, inference) for d in model_dirs]
+    device = inference.device if inference is not None else "auto"
     rows = []
     if zero_shot:
         encoders = [m.config.encoder for m in models if hasattr(m.config, "encoder")]
         encoder = encoders[0] if encoders else EncoderConfig(backbone=BackboneConfig(model=base_model))
-        base = DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True))
+        base = on_device(DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True)), device)
         rows.append((f"zero-shot {encoder.model}", evaluator(base)))
     for i, (directory, model) in enumerate(zip(model_dirs, models, strict=True)):
         # HDR, hashing and cross-encoders name themselves

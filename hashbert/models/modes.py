@@ -1,4 +1,5 @@
-"""``eval_mode``: run a block with modules in eval mode, then give each its own train/eval flag back."""
+"""``eval_mode``: run a block with modules in eval mode, then give each its own train/eval flag back;
+``resolve_device``: a device name (``auto`` included) as a ``torch.device``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -31,3 +33,12 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
         for module, training in zip(modules, was_training, strict=True):
             if training:
                 module.train()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; a CUDA device asked for on a machine without one is refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)

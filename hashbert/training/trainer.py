@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashbert.config import TrainConfig, config_to_dict
+from hashbert.models.modes import resolve_device
 from hashbert.training import distributed
 from hashbert.training.checkpoint import (
     TrainState,
@@ -43,15 +44,6 @@ logger = logging.getLogger(__name__)
 # would silently not be a resume. With ``total_steps`` (below) they are the loop's part of the fingerprint;
 # device, threads, progress, eval_every, save_every and keep_checkpoints do not change the result.
 _RESUME_FIELDS = ("lr", "weight_decay", "batch_size", "warmup_ratio", "grad_clip", "seed")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
 
 
 def batch_order(n: int, batch_size: int, seed: int, epoch: int, key: Callable[[int], Hashable] | None = None):

@@ -22,6 +22,7 @@ import torch
 from hashbert.config.inference import RUNTIMES, InferenceConfig
 from hashbert.io import ArtefactError, read_json, verify_checksums
 from hashbert.models.dual_encoder import dot_rerank_scores, encode_sorted
+from hashbert.models.modes import resolve_device
 from hashbert.models.onnx.export import MANIFEST, ONNX_DIR, dense_model, source_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -103,11 +104,17 @@ def load_inference_model(model_dir: str | Path, inference: InferenceConfig | Non
     if not supported:
         if runtime == "onnx":
             raise ValueError(f"{model_dir}: only DR-BERT and HDR towers (and their hashing models) run on onnx")
-        return model
+        return on_device(model, inference.device)
     graphs = exported_graphs(model_dir, model, runtime, precision)
     if graphs is None:
-        return model
+        return on_device(model, inference.device)
     return with_onnx_towers(model, graphs, threads)
+
+
+def on_device(model: Any, device: str) -> Any:
+    """A torch model (an ``nn.Module``: DR-BERT, Hash-BERT, HDR, cross-encoders) moved to ``device`` (``auto``:
+    cuda when available); the plain-class models (LSH/ITQ codes, HDR hashing) stay where they are (the CPU)."""
+    return model.to(resolve_device(device)) if isinstance(model, torch.nn.Module) else model
 
 
 def with_onnx_towers(model: Any, graphs: dict[str, Path], threads: int = 0) -> Any:

@@ -14,6 +14,25 @@ def test_export_command_refuses_a_non_model_in_one_line(tmp_path, capsys):
     assert err.startswith("error:") and "\n" not in err
 
 
+def test_torch_models_go_to_the_device_asked_and_a_missing_gpu_is_one_error_line(onnx_models, tmp_path, capsys):
+    import torch
+
+    from hashbert.models.onnx.runtime import load_inference_model
+
+    model = load_inference_model(onnx_models["dual"], InferenceConfig("torch", device="auto"))
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert {p.device.type for p in model.parameters()} == {expected}
+    if torch.cuda.is_available():
+        return
+    texts = tmp_path / "texts.txt"
+    texts.write_text("hello there\n", encoding="utf-8")
+    argv = ["encode", "--model", str(onnx_models["dual"]), "--input", str(texts), "--out", str(tmp_path / "v.npy"),
+            "--runtime", "torch", "--device", "cuda"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: device 'cuda' requested but CUDA is not available"
+
+
 def test_encode_runtimes_agree(onnx_models, chitchat_texts, tmp_path):
     _, responses = chitchat_texts
     texts = tmp_path / "responses.txt"
