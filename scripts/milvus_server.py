@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 PORT_KEYS = (
@@ -24,10 +25,22 @@ PORT_KEYS = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(n: int, avoid: Collection[int] = ()) -> list[int]:
+    """``n`` distinct free ports, none in ``avoid``: every probe socket stays bound until all are chosen (ports
+    picked one at a time can repeat, since a closed probe's port goes back to the pool, and the server then fails
+    to bind the second)."""
+    sockets, ports = [], []
+    try:
+        while len(ports) < n:
+            sockets.append(socket.socket())
+            sockets[-1].bind(("127.0.0.1", 0))
+            port = sockets[-1].getsockname()[1]
+            if port not in avoid:
+                ports.append(port)
+        return ports
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def reusable_bind(port: int) -> socket.socket | None:
@@ -96,14 +109,15 @@ def main() -> int:
     data.mkdir(parents=True, exist_ok=True)
     if (shared_home() / "bin" / "milvus").is_file() and not (data / "bin").exists():
         os.symlink(shared_home() / "bin", data / "bin")
-    ports = {key: free_port() for key in PORT_KEYS}
-    template = write_templates(data, free_port(), ports["etcd_port"])
+    *chosen, peer_port, webservice_port = free_ports(len(PORT_KEYS) + 2, avoid={args.port})
+    ports = dict(zip(PORT_KEYS, chosen, strict=True))
+    template = write_templates(data, peer_port, ports["etcd_port"])
     config = MilvusServerConfig(template=str(template), data_dir=str(data), proxy_port=args.port, **ports)
     config.glog_conf_file = str(package_data() / "glog.conf")  # the package sets it only for its own template
     # A killed server's sessions stay in etcd until their lease ends, and a restart waits for that (30 s default).
     config.set("common.session.ttl", args.session_ttl)
     server = MilvusServer(config, wait_for_started=False)
-    server.webservice_port = free_port()
+    server.webservice_port = webservice_port
     config.try_bind_port = reusable_bind  # a restart finds its old port in TIME_WAIT
     server.start()
     print(f"milvus {args.port} pid {server.server_proc.pid} data {data}", flush=True)

@@ -173,13 +173,12 @@ def evaluate_rerank_models(
             test_path, evaluator.n_candidates, STANDARD_CANDIDATES, ", ".join(evaluator.columns[: len(evaluator.ks)]),
         )
     models = [load_inference_model(d, inference) for d in model_dirs]
-    device = inference.device if inference is not None else "auto"
     rows = []
     if zero_shot:
         encoders = [m.config.encoder for m in models if hasattr(m.config, "encoder")]
         encoder = encoders[0] if encoders else EncoderConfig(backbone=BackboneConfig(model=base_model))
-        base = on_device(DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True)), device)
-        rows.append((f"zero-shot {encoder.model}", evaluator(base)))
+        base = DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True))
+        rows.append((f"zero-shot {encoder.model}", evaluator(on_device(base, getattr(inference, "device", "auto")))))
     for i, (directory, model) in enumerate(zip(model_dirs, models, strict=True)):
         # HDR, hashing and cross-encoders name themselves
         default = f"{getattr(model, 'row_name', 'DR-BERT')} ({directory})"
