@@ -102,11 +102,12 @@ def cached_search(texts: Sequence[str], queries: Sequence[str], k: int, cache_di
     ``None``: no cache.
     """
 
+    if cache_dir is None:
+        return Bm25Pool(texts).search(queries, k)
+
     def compute() -> dict[str, np.ndarray]:
         return {"hits": Bm25Pool(texts).search(queries, k).astype(np.int32)}  # half the bytes: pools are < 2**31
 
-    if cache_dir is None:
-        return compute()["hits"].astype(np.int64)
     fingerprint = {
         "what": "bm25-hits", "bm25s": version("bm25s"), "k": k,
         "pool_sha256": _texts_sha256(texts), "queries_sha256": _texts_sha256(queries),
