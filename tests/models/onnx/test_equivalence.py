@@ -111,5 +111,19 @@ def test_hdr_int8_quantizes_the_aggregator_too_and_keeps_the_cosine_floor(onnx_m
     contexts = chitchat_texts[0][:20]
     fp32, int8 = (load_inference_model(hdr_dir, i) for i in (ONNX, INT8))
     assert int8.aggregator_graph.path.name == "aggregator.int8.onnx"
+    assert fp32_weight_products(int8.aggregator_graph.path) == []  # key/value too, not only what the export names
     similarity = cosines(int8.encode_contexts(contexts), fp32.encode_contexts(contexts))
     assert similarity.min() >= INT8_COSINE_FLOOR and similarity.mean() < 0.99999
+
+
+def fp32_weight_products(path) -> list[str]:
+    """Names of the MatMul nodes of an ONNX file whose second input is a constant (an initializer, or computed
+    from constants only): the weight products the int8 quantizer left in fp32."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    constant = {tensor.name for tensor in graph.initializer}
+    for node in graph.node:  # topological order: a node of constants only makes constants
+        if all(not name or name in constant for name in node.input):
+            constant.update(node.output)
+    return [node.name for node in graph.node if node.op_type == "MatMul" and node.input[1] in constant]
