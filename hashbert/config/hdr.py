@@ -91,6 +91,10 @@ class HdrInitConfig(Config):
     aggregator_lr: float = option(
         1e-3, "peak learning rate of the randomly initialised aggregator and merge layers", minimum=1e-12
     )
+    distill_weight: float = option(
+        0.0, "weight of a KL term pulling HDR's in-batch score distribution towards the --dual-encoder's (its "
+        "vectors of the training pairs are encoded once into OUT/cache); 0: off", minimum=0.0
+    )
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from hashbert.config import SIMILARITY_FORMS
+from hashbert.losses.distillation import softmax_kl
 
 
 class SimilarityPreservingLoss(nn.Module):
@@ -76,8 +77,8 @@ class SimilarityPreservingLoss(nn.Module):
             # rows over every response; columns only for the B paired responses (an extra negative's own
             # context is not in the batch, so its column has no target to match)
             t, t_teacher = self.temperature, self.teacher_temperature
-            rows = _kl(teacher_scores, s, t_teacher, t)
-            return 0.5 * (rows + _kl(teacher_scores[:, :batch].T, s[:, :batch].T, t_teacher, t))
+            rows = softmax_kl(teacher_scores, s, t_teacher, t)
+            return 0.5 * (rows + softmax_kl(teacher_scores[:, :batch].T, s[:, :batch].T, t_teacher, t))
         target = torch.where(eye, torch.ones_like(s), torch.full_like(s, self.negative_target))
         squared = (s - target) ** 2  # (B, B+N)
         if self.form == "frobenius":
@@ -87,9 +88,3 @@ class SimilarityPreservingLoss(nn.Module):
     def get_config_dict(self) -> dict[str, float | str]:
         return {"form": self.form, "temperature": self.temperature, "negative_target": self.negative_target,
                 "teacher_temperature": self.teacher_temperature}
-
-
-def _kl(teacher: torch.Tensor, student: torch.Tensor, teacher_temperature: float, temperature: float) -> torch.Tensor:
-    """Mean over rows of KL(softmax(teacher / t_t) || softmax(student / t)). Args: (rows, columns) scores."""
-    target = torch.softmax(teacher.detach() / teacher_temperature, dim=-1)
-    return nn.functional.kl_div(torch.log_softmax(student / temperature, dim=-1), target, reduction="batchmean")

@@ -21,8 +21,10 @@ from torch import nn
 
 from hashbert.config import DataConfig, HardNegativeConfig, HdrConfig, HdrInitConfig, TrainConfig, config_to_dict
 from hashbert.io import write_json
+from hashbert.losses.distillation import ScoreDistillationLoss
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.losses.maxsim import MaxSimInBatchLoss
+from hashbert.models.hdr.aggregators import maxsim
 from hashbert.models.hdr.model import HdrModel
 from hashbert.training.distributed import gather
 from hashbert.training.fingerprint import run_fingerprint
@@ -61,23 +63,58 @@ class HdrTrainer(Trainer):
         self.scheduler = warmup_linear_scheduler(self.optimizer, self.total_steps, warmup)
 
 
-def hdr_loss(model: HdrModel) -> Callable[[dict], torch.Tensor]:
+def hdr_loss(model: HdrModel, teacher: TeacherScores | None = None) -> Callable[[dict], torch.Tensor]:
     """``batch -> scalar``: in-batch softmax on cosine scores (``MaxSim`` scores for colbert), at the config's
     temperature, plus each context's own mined negatives where the batch has ``negatives`` (tokenised, B * m);
-    under torchrun over every process's rows (``distributed.gather``)."""
+    under torchrun over every process's rows (``distributed.gather``). With a ``teacher``, plus its weight times
+    the KL term from the teacher's in-batch scores of the batch's pairs (``pair_index``) to HDR's."""
     temperature = model.config.temperature
     late, single = MaxSimInBatchLoss(temperature), InBatchSoftmaxLoss(temperature)
 
     def loss(batch: dict) -> torch.Tensor:
-        context, context_mask, response, response_mask = model(**{k: v for k, v in batch.items() if k != "negatives"})
+        inputs = {k: v for k, v in batch.items() if k not in ("negatives", "pair_index")}
+        context, context_mask, response, response_mask = model(**inputs)
         negatives = _negative_slots(model, batch.get("negatives"), context.shape[0])
         if model.multi_vector:
-            return late(*gather((context, context_mask, response, response_mask, *negatives)))
-        own = (negatives[0][:, :, 0],) if negatives else ()  # (B, m, H): one vector per response
-        gathered = gather((context[:, 0], response[:, 0], *own))  # (B, 1, H) -> (B, H)
-        return single(gathered[0], gathered[1], context_negative_vecs=gathered[2] if own else None)
+            gathered = gather((context, context_mask, response, response_mask, *negatives))
+            value = late(*gathered)
+            student = maxsim(*gathered[:4]) if teacher else None
+        else:
+            own = (negatives[0][:, :, 0],) if negatives else ()  # (B, m, H): one vector per response
+            gathered = gather((context[:, 0], response[:, 0], *own))  # (B, 1, H) -> (B, H)
+            value = single(gathered[0], gathered[1], context_negative_vecs=gathered[2] if own else None)
+            student = gathered[0] @ gathered[1].T if teacher else None
+        if teacher is None:
+            return value
+        return value + teacher.weight * teacher.loss(student, teacher.scores(gather(batch["pair_index"])))
 
     return loss
+
+
+class TeacherScores:
+    """The DR-BERT an HDR run starts from, as a teacher: its vectors of every training pair, encoded once (cached).
+
+    Args:
+        dual_encoder: the DR-BERT directory; pairs: the run's training pairs (row i = pair i).
+        data_files, params: what selected the pairs (the cache's key, with the model's checksums).
+        cache_dir: where the vectors are cached; weight: the KL term's weight; temperature: HDR's.
+    """
+
+    def __init__(self, dual_encoder: str, pairs: list, data_files: dict, params: dict, cache_dir: Path,
+                 weight: float, temperature: float, device: torch.device) -> None:
+        from hashbert.data.vector_cache import pair_vectors
+        from hashbert.models.dual_encoder import DualEncoder
+
+        dual = DualEncoder.load(dual_encoder).to(device).eval()
+        contexts, responses = pair_vectors(dual, dual_encoder, pairs, data_files, params, cache_dir, progress=True)
+        self.contexts = torch.from_numpy(contexts).to(device)
+        self.responses = torch.from_numpy(responses).to(device)
+        self.weight = weight
+        self.loss = ScoreDistillationLoss(temperature, dual.config.temperature)
+
+    def scores(self, pair_index: torch.Tensor) -> torch.Tensor:
+        """(B, B) teacher scores of the pairs ``pair_index`` (B,): context i against response j."""
+        return self.contexts[pair_index] @ self.responses[pair_index].T
 
 
 def _negative_slots(model: HdrModel, tokens: dict | None, batch: int) -> tuple[torch.Tensor, ...]:
@@ -109,16 +146,19 @@ def train_hdr(
     logger.info("training %s on %d pairs from %s", model_config.aggregator, len(pairs), data.train)
     torch.manual_seed(train.seed)  # the aggregator's initialisation
     model = HdrModel.build(model_config, init.dual_encoder)
-    examples, collate, dedupe_key = pairs, model.collate, lambda pair: pair.response
+    teacher = _teacher(init, data, model_config, train, pairs, out_dir)
+    examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
+    collate = lambda items: model.collate([item.pair for item in items])  # noqa: E731
     if negatives.hard_negatives != "none":
         miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
                                   resolve_device(train.device), out_dir)
-        examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
         collate = mined_collate(miner, model, lambda: trainer.state.step, mine_with_model=None)
-        dedupe_key = lambda item: item.pair.response  # noqa: E731
+    if teacher is not None:
+        collate = indexed_collate(collate)
     trainer = HdrTrainer(
-        model, hdr_loss(model), examples, collate, train, out_dir, evaluator=load_valid_evaluator(data, train.seed),
-        dedupe_key=dedupe_key, aggregator_lr=init.aggregator_lr,
+        model, hdr_loss(model, teacher), examples, collate, train, out_dir,
+        evaluator=load_valid_evaluator(data, train.seed),
+        dedupe_key=lambda item: item.pair.response, aggregator_lr=init.aggregator_lr,
         fingerprint=run_fingerprint(
             data, {"dual_encoder": init.dual_encoder}, model=model_config, init=init,
             **negatives_fingerprint(negatives),
@@ -136,3 +176,24 @@ def train_hdr(
     write_json(out_dir / "run.json", summary)
     plot_loss(out_dir / "loss.png", state.losses, f"{model.row_name} training loss")
     return summary
+
+
+def indexed_collate(collate: Callable[[list[IndexedPair]], dict]) -> Callable[[list[IndexedPair]], dict]:
+    """``collate`` plus ``pair_index``, the (B,) positions of the batch's pairs in the run's list."""
+
+    def with_index(items: list[IndexedPair]) -> dict:
+        return {**collate(items), "pair_index": torch.tensor([item.index for item in items])}
+
+    return with_index
+
+
+def _teacher(init: HdrInitConfig, data: DataConfig, model_config: HdrConfig, train: TrainConfig, pairs: list,
+             out_dir: Path) -> TeacherScores | None:
+    """The run's DR-BERT teacher when ``--distill-weight`` is on, else None."""
+    if not init.distill_weight:
+        return None
+    if not init.dual_encoder:
+        raise ValueError("--distill-weight needs --dual-encoder: the DR-BERT whose scores HDR learns to match")
+    params = {"data": config_to_dict(data), "max_turns": model_config.max_turns, "seed": train.seed}
+    return TeacherScores(init.dual_encoder, pairs, {"train": data.train}, params, out_dir / "cache",
+                         init.distill_weight, model_config.temperature, resolve_device(train.device))

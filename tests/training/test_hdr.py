@@ -11,6 +11,7 @@ import torch
 from hashbert.config import EncoderConfig, HdrConfig, TrainConfig
 from hashbert.data import read_training_pairs
 from hashbert.models.hdr.model import HdrModel
+from hashbert.training.hard_negatives import IndexedPair
 from hashbert.training.hdr import HdrTrainer, hdr_loss
 
 SMALL = {"utterance_length": 16, "vectors_per_utterance": 3, "layers": 1, "heads": 4, "ffn_dim": 128}
@@ -120,3 +121,45 @@ def test_cli_trains_hdr_with_bm25_negatives(small_corpus, tmp_path, capsys):
     assert json.loads((tmp_path / "hdr" / "run.json").read_text())["negatives"]["hard_negatives"] == "bm25"
     assert main([*args[:5], str(tmp_path / "other"), *args[6:], "--hard-negatives", "model"]) == 2
     assert "train hdr mines BM25 negatives" in capsys.readouterr().err
+
+
+def test_distillation_adds_the_teachers_kl_term(dual_encoder, pairs, tmp_path):
+    """``TeacherScores`` holds the DR-BERT's vectors of every pair (cached), and the loss gains weight x KL:
+    a teacher that ranks each batch's responses alike to HDR adds ~nothing, another ranking adds more."""
+    from hashbert.training.hdr import TeacherScores, indexed_collate
+
+    dual_dir = dual_encoder.save(tmp_path / "dual")
+    expected = dual_encoder.encode_contexts([pairs[3].context]) @ dual_encoder.encode_responses([pairs[5].response]).T
+    model = _model(dual_encoder, "trs").eval()  # after the encode above, which restores the towers' train mode
+    args = (str(dual_dir), pairs, {}, {"test": 1}, tmp_path / "cache", 2.0, model.config.temperature, "cpu")
+    teacher = TeacherScores(*args)
+    assert teacher.contexts.shape == (len(pairs), dual_encoder.dim) and any((tmp_path / "cache").iterdir())
+    assert float(teacher.scores(torch.tensor([3, 5]))[0, 1]) == pytest.approx(float(expected[0, 0]), abs=1e-4)
+    batch = indexed_collate(lambda items: model.collate([item.pair for item in items]))(
+        [IndexedPair(i, pair) for i, pair in enumerate(pairs[:8])])
+    with torch.no_grad():
+        plain = float(hdr_loss(model)(batch))
+        context, _, response, _ = model(**{k: v for k, v in batch.items() if k != "pair_index"})
+        teacher.contexts, teacher.responses = context[:, 0], response[:, 0]  # the student's own ranking
+        teacher.loss.teacher_temperature = model.config.temperature
+        same = float(hdr_loss(model, teacher)(batch))
+        teacher.contexts = teacher.contexts.roll(1, 0)
+        other = float(hdr_loss(model, teacher)(batch))
+    assert same == pytest.approx(plain, abs=1e-4) and other > plain + 0.1
+
+
+@pytest.mark.slow
+def test_cli_trains_hdr_distilled_from_its_dual_encoder(dual_encoder, small_corpus, tmp_path, capsys):
+    from hashbert.cli import main
+
+    dual_dir = dual_encoder.save(tmp_path / "dual")
+    args = ["train", "hdr", "--train", str(small_corpus / "train.txt"), "--out", str(tmp_path / "hdr"),
+            "--max-train-pairs", "16", "--batch-size", "8", "--no-progress", "--utterance-length", "16",
+            "--vectors-per-utterance", "3", "--layers", "1", "--heads", "4", "--max-response-length", "16",
+            "--max-context-turns", "4", "--distill-weight", "1"]
+    assert main(args) == 2
+    assert "--distill-weight needs --dual-encoder" in capsys.readouterr().err
+    assert main([*args, "--dual-encoder", str(dual_dir), "--hard-negatives", "bm25"]) == 0
+    run = json.loads((tmp_path / "hdr" / "run.json").read_text())
+    assert run["init"]["distill_weight"] == 1 and run["negatives"]["hard_negatives"] == "bm25"
+    assert len(list((tmp_path / "hdr" / "cache").glob("[!.]*/contexts.npy"))) == 1  # the teacher's vectors
