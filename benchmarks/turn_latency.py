@@ -89,7 +89,8 @@ def ensure_models(args: argparse.Namespace) -> dict[str, Path]:
     for path in args.hdr or []:
         config = HdrModel.load(path).config
         encoder = f", {config.utterance_layers}-layer encoder" if config.utterance_layers else ""
-        models[f"HDR {config.aggregator} {config.layers}-layer{encoder}"] = path
+        name = f"HDR {config.aggregator} {config.layers}-layer{encoder}"
+        models[f"{name} ({path.parent.name})" if name in models else name] = path  # same architecture: the run
     for path in models.values():
         if args.export and not (path / "onnx" / "manifest.json").is_file():
             export_onnx(path, "int8")

@@ -14,7 +14,14 @@ wait
 $HB train hdr --aggregator trs-mv --layers 1 --utterance-layers 3 --dual-encoder $DR --train $DATA/train.txt \
   --valid $DATA/valid.txt --max-valid-groups 200 --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
   --save-every 25 --threads 1 --out $OUT/l1-u3
-for L in 3 1 1-u3; do
+# both 1-layer variants again with the DR-BERT as a teacher (a KL term on the in-batch scores, weight 1), side by side
+for U in "" 3; do
+  $HB train hdr --aggregator trs-mv --layers 1 ${U:+--utterance-layers $U} --dual-encoder $DR --train $DATA/train.txt \
+    --valid $DATA/valid.txt --max-valid-groups 200 --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
+    --save-every 25 --threads 1 --distill-weight 1 --out $OUT/l1${U:+-u$U}-kd &
+done
+wait
+for L in 3 1 1-u3 1-kd 1-u3-kd; do
   $HB export onnx --model $OUT/l$L/model --quantize int8
   for runtime in torch onnx; do
     $HB evaluate rerank --test $DATA/test.txt --model $OUT/l$L/model --name "HDR-Trs-MV $L-layer $runtime" \
@@ -26,4 +33,4 @@ done
 # latency does not depend on training: the base all-MiniLM-L6-v2 stands in for DR-BERT (saved and exported to
 # runs/onnx/dual-base by --export when missing)
 .venv/bin/python benchmarks/turn_latency.py --dual-encoder runs/onnx/dual-base --hdr $OUT/l3/model \
-  --hdr $OUT/l1/model --hdr $OUT/l1-u3/model --dialogues 5 --repeats 10 --pool-encode 512 --export
+  --hdr $OUT/l1/model --hdr $OUT/l1-u3/model --hdr $OUT/l1-kd/model --hdr $OUT/l1-u3-kd/model --dialogues 5 --repeats 10 --pool-encode 512 --export

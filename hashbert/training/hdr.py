@@ -97,16 +97,17 @@ class TeacherScores:
     Args:
         dual_encoder: the DR-BERT directory; pairs: the run's training pairs (row i = pair i).
         data_files, params: what selected the pairs (the cache's key, with the model's checksums).
-        cache_dir: where the vectors are cached; weight: the KL term's weight; temperature: HDR's.
+        cache_dir: where the vectors are cached; weight: the KL term's weight; temperature: HDR's;
+        progress: a progress bar while encoding.
     """
 
     def __init__(self, dual_encoder: str, pairs: list, data_files: dict, params: dict, cache_dir: Path,
-                 weight: float, temperature: float, device: torch.device) -> None:
+                 weight: float, temperature: float, device: torch.device, progress: bool = True) -> None:
         from hashbert.data.vector_cache import pair_vectors
         from hashbert.models.dual_encoder import DualEncoder
 
         dual = DualEncoder.load(dual_encoder).to(device).eval()
-        contexts, responses = pair_vectors(dual, dual_encoder, pairs, data_files, params, cache_dir, progress=True)
+        contexts, responses = pair_vectors(dual, dual_encoder, pairs, data_files, params, cache_dir, progress=progress)
         self.contexts = torch.from_numpy(contexts).to(device)
         self.responses = torch.from_numpy(responses).to(device)
         self.weight = weight
@@ -196,4 +197,4 @@ def _teacher(init: HdrInitConfig, data: DataConfig, model_config: HdrConfig, tra
         raise ValueError("--distill-weight needs --dual-encoder: the DR-BERT whose scores HDR learns to match")
     params = {"data": config_to_dict(data), "max_turns": model_config.max_turns, "seed": train.seed}
     return TeacherScores(init.dual_encoder, pairs, {"train": data.train}, params, out_dir / "cache",
-                         init.distill_weight, model_config.temperature, resolve_device(train.device))
+                         init.distill_weight, model_config.temperature, resolve_device(train.device), train.progress)
