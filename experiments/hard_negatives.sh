@@ -48,6 +48,12 @@ $HB train hdr --aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/mode
   --save-every 25 --threads 2 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
   --out runs/hdr-layers/l1-bm25
 evaluate_three runs/hdr-layers/l1-bm25/model runs/hdr-layers/eval/l1-bm25
+# 6b. the same with the in-batch DR-BERT as a teacher of its in-batch scores (KL, weight 1)
+$HB train hdr --aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/model --train $DATA/train.txt \
+  --valid $DATA/valid.txt --max-valid-groups 200 --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
+  --save-every 25 --threads 2 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 --distill-weight 1 \
+  --out runs/hdr-layers/l1-bm25-kd
+evaluate_three runs/hdr-layers/l1-bm25-kd/model runs/hdr-layers/eval/l1-bm25-kd
 # 7. denoised BM25 negatives: the in-batch DR-BERT of step 2 drops each mined negative it scores at or above the
 # context's own response (one run, one thread, beside the HDR run of experiments/hdr_layers.sh)
 $HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
