@@ -5,7 +5,8 @@
 # and the hashing rows (LSH, ITQ and Hash-BERT at 128, 256 and 512 bits; `train hash` defaults on cached vectors).
 # Each DR/HDR model is scored on the random and the BM25 test splits and ConveRT's 1-of-100; the hashing table
 # (`evaluate hashing`: symmetric and asymmetric, retention of the float R10@1) on both splits.
-# HDR-BERT also trains with BM25 negatives (top 10). The runs share the GPU side by side; the top-10 BM25 runs
+# HDR-BERT also trains with BM25 negatives (top 10), and (part hdr-kd, not in the default) with them plus the
+# in-batch DR-BERT as a teacher of its in-batch scores (--distill-weight 1). The runs share the GPU side by side; the top-10 BM25 runs
 # share one cache of BM25 hits ($BM25_CACHE: mined once, ~4 min on 2 cores; a cache mined
 # elsewhere can be copied there). bm25-d10-half draws half of the extra negatives from the top 10 and half at
 # random (--hard-fraction 0.5). PARTS picks what runs (default: all of
@@ -73,4 +74,5 @@ score dr-inbatch &
 # HDR and the hashing rows start from the in-batch DR-BERT while the BM25 runs go on
 want hashing && { hashing & }
 want hdr && { train_hdr hdr-l1 & train_hdr hdr-l1-bm25 $TOP10 & }
+want hdr-kd && { train_hdr hdr-l1-bm25-kd $TOP10 --distill-weight 1 & }
 wait
