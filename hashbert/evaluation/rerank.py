@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hashbert.config.inference import InferenceConfig
 from hashbert.data.sampling import seeded_subsample
 from hashbert.evaluation.metrics import rerank_keys, rerank_metrics
 
@@ -158,8 +159,7 @@ def evaluate_rerank_models(
     from hashbert.models.dual_encoder import DualEncoder
     from hashbert.models.onnx.runtime import load_inference_model, on_device
 
-    model_dirs = list(model_dirs or [])
-    names = list(names or [])
+    model_dirs, names = list(model_dirs or []), list(names or [])
     if len(names) > len(model_dirs):
         raise ValueError(f"{len(names)} --name given for {len(model_dirs)} --model")
     # Recorded speakers (a .speakers sidecar) reach SA-BERT; every other model ignores them.
@@ -172,13 +172,14 @@ def evaluate_rerank_models(
             "%s has %d candidates per context, not %d: reporting %s, not comparable with R10@k",
             test_path, evaluator.n_candidates, STANDARD_CANDIDATES, ", ".join(evaluator.columns[: len(evaluator.ks)]),
         )
+    inference = inference or InferenceConfig()
     models = [load_inference_model(d, inference) for d in model_dirs]
     rows = []
     if zero_shot:
         encoders = [m.config.encoder for m in models if hasattr(m.config, "encoder")]
         encoder = encoders[0] if encoders else EncoderConfig(backbone=BackboneConfig(model=base_model))
         base = DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True))
-        rows.append((f"zero-shot {encoder.model}", evaluator(on_device(base, getattr(inference, "device", "auto")))))
+        rows.append((f"zero-shot {encoder.model}", evaluator(on_device(base, inference.device))))
     for i, (directory, model) in enumerate(zip(model_dirs, models, strict=True)):
         # HDR, hashing and cross-encoders name themselves
         default = f"{getattr(model, 'row_name', 'DR-BERT')} ({directory})"
