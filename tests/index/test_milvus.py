@@ -89,7 +89,9 @@ def test_collection_survives_a_restart(milvus, real_codes):
     before = MilvusBinaryIndex(None, milvus.uri, "real_flat").search(queries, K)
     milvus.stop()
     milvus.start()
-    index = MilvusBinaryIndex(None, milvus.uri, "real_flat")  # n_bits read from the collection
+    # n_bits read from the collection; a restarted server reloads it from disk first, which took over the default
+    # 10 s once on the 2-core CI box ("wait for loading collection timeout")
+    index = MilvusBinaryIndex(None, milvus.uri, "real_flat", timeout=60)
     assert index.n_bits == 384 and len(index) == len(db)
     after = index.search(queries, K)
     np.testing.assert_array_equal(after[0], before[0])
