@@ -52,6 +52,7 @@ STAGES = ("tokenize", "encode", "aggregate", "hash", "search")
 RUNTIMES = {"torch": InferenceConfig("torch"), "onnx fp32": InferenceConfig("onnx"),
             "onnx int8": InferenceConfig("onnx", "int8")}
 N_BITS, TOP_K = 256, 10
+ORDERS = ("round-robin", "serving")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,6 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warm-calls", type=int, default=0,
                         help="untimed calls of the same model right before each timed one (0: the timed call follows "
                         "the other models' calls, its weights out of the CPU caches)")
+    parser.add_argument("--order", choices=ORDERS, default="round-robin",
+                        help="round-robin: the models take turns call by call (each timed call cold); serving: "
+                        "each model answers every dialogue's turn back to back (warm, as in a server), "
+                        "searching the pool only")
     parser.add_argument("--pool-encode", type=int, default=1024, help="responses encoded for the throughput")
     parser.add_argument("--export", action="store_true", help="export models that lack ONNX graphs")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results",
@@ -157,35 +162,46 @@ def hdr_turn(model, cache: HdrCache, utterance: str, planes, indexes) -> dict[st
 
 
 def time_models(
-    models: dict, dialogues, planes, indexes, repeats: int, warm_calls: int = 0
+    models: dict, dialogues, planes, indexes, repeats: int, warm_calls: int = 0, order: str = "round-robin"
 ) -> dict[str, dict[int, list[dict]]]:
-    """Row -> turn -> one stage-times dict per (dialogue, repeat), after one untimed warm-up per turn.
+    """Row -> turn -> one stage-times dict per (dialogue, repeat), after one untimed warm-up pass per turn.
 
-    The models take turns repeat by repeat (round-robin), so a slow spell of the machine (a shared 2-core VM:
-    the same graph's median moved by 1.6x between two runs minutes apart) hits every row alike. Each timed call
-    follows the other models' calls, which evict its weights from the CPU caches (cold); ``warm_calls`` untimed
-    calls of the same model on the same input right before it, searching the pool (the first index) only,
-    measure a process that answers turns over the pool back to back. The timed call searches the pool, then
-    the other indexes: their e2e columns add their search to stages timed with the pool's caches.
+    ``round-robin`` (cold): the models take turns call by call, so a slow spell of the machine (a shared 2-core
+    VM: the same graph's median moved by 1.6x between two runs minutes apart) hits every row alike, and each
+    timed call follows the other models' calls, which evict its weights from the CPU caches. ``warm_calls``
+    untimed calls of the same model on the same input right before each timed one, searching the pool (the first
+    index) only, measure a process that answers turns back to back. ``serving``: each model answers turn t of
+    every dialogue ``repeats + 1`` times in a row (the first pass untimed), searching the pool only, and the
+    models take turns block by block: a server process answering many conversations with one model, its weights
+    in the caches because its previous call was another conversation's turn (a 1M-code scan, 32 MB, would evict
+    them: ``main`` gives this order the pool alone).
     """
     samples = {name: {t: [] for t in TURNS} for name in models}
     pool_only = dict(list(indexes.items())[:1])
-    for dialogue in dialogues:
-        caches = {name: HdrCache(m) if hasattr(m, "aggregate_dialogues") else None for name, m in models.items()}
-        for t, utterance in enumerate(dialogue, start=1):
-            for i in range(repeats + 1 if t in TURNS else 0):  # the first run warms up
-                for name, model in models.items():
-                    # the warm calls search the pool alone: a scan of the 1M codes (32 MB) would evict the weights
-                    for call_indexes in [pool_only] * warm_calls + [indexes]:
-                        if caches[name] is not None:
-                            times = hdr_turn(model, caches[name], utterance, planes, call_indexes)
-                        else:
-                            times = dr_bert_turn(model, dialogue[:t], planes, call_indexes)
-                    if i:
-                        samples[name][t].append(times)
-            for cache in caches.values():
-                if cache is not None:
-                    cache.append(utterance)
+    caches = {(name, j): HdrCache(m) if hasattr(m, "aggregate_dialogues") else None
+              for name, m in models.items() for j in range(len(dialogues))}
+
+    def call(name: str, j: int, t: int, timed: bool) -> None:
+        # the warm calls search the pool alone: a scan of the 1M codes (32 MB) would evict the weights
+        for call_indexes in [pool_only] * warm_calls + [indexes]:
+            if caches[name, j] is not None:
+                times = hdr_turn(models[name], caches[name, j], dialogues[j][t - 1], planes, call_indexes)
+            else:
+                times = dr_bert_turn(models[name], dialogues[j][:t], planes, call_indexes)
+        if timed:
+            samples[name][t].append(times)
+
+    for t in range(1, max(TURNS) + 1):
+        if t in TURNS:
+            passes = range(repeats + 1)  # the first pass warms up
+            calls = ([(name, j, i) for name in models for i in passes for j in range(len(dialogues))]
+                     if order == "serving" else
+                     [(name, j, i) for i in passes for j in range(len(dialogues)) for name in models])
+            for name, j, i in calls:
+                call(name, j, t, timed=i > 0)
+        for (_, j), cache in caches.items():
+            if cache is not None:
+                cache.append(dialogues[j][t - 1])
     return samples
 
 
@@ -235,7 +251,7 @@ def measure(args, models: dict[str, Path], dialogues, planes, indexes) -> tuple[
         groups = [loaded] if threads == 1 else [{key: model} for key, model in loaded.items()]
         samples = {}
         for group in groups:
-            samples.update(time_models(group, dialogues, planes, indexes, args.repeats, args.warm_calls))
+            samples.update(time_models(group, dialogues, planes, indexes, args.repeats, args.warm_calls, args.order))
         for (name, runtime), rows in samples.items():
             summary = summarise(rows, list(indexes))
             latency += [{"model": name, "runtime": runtime, "threads": threads, "turn": t, **stats}
@@ -259,8 +275,8 @@ def report(latency: list[dict], throughput: list[dict], args: argparse.Namespace
                  for r in throughput]
     return (
         f"Batch 1, CPU ({os.cpu_count()} cores, shared), {args.dialogues} real Chit-Chat test dialogues x "
-        f"{args.repeats} repeats per turn, {args.warm_calls} untimed warm call(s) of the same model before each "
-        f"timed one; milliseconds; e2e = tokenize + encode + aggregate + hash + search "
+        f"{args.repeats} repeats per turn, {args.order} order, {args.warm_calls} untimed warm call(s) of the same "
+        f"model before each timed one; milliseconds; e2e = tokenize + encode + aggregate + hash + search "
         f"(top-{TOP_K}, {N_BITS}-bit codes). Load average at the end: "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.\n\n### End to end per turn\n\n"
         + markdown_table(rows, columns=(), extra_columns=e2e_columns)
@@ -296,6 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     dialogues = load_dialogues(args.test, max(TURNS), args.dialogues, 0)
     planes = np.random.default_rng(0).standard_normal((384, N_BITS)).astype(np.float32)
     indexes = search_indexes(args.pool_bundle, args.random_codes, planes)
+    if args.order == "serving":  # the first index: the pool
+        indexes = dict(list(indexes.items())[:1])
     latency, throughput = measure(args, models, dialogues, planes, indexes)
     text = report(latency, throughput, args, list(indexes))
     write_outputs(latency, throughput, text, args)
