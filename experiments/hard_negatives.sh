@@ -59,6 +59,12 @@ evaluate_three runs/hdr-layers/l1-bm25-kd/model runs/hdr-layers/eval/l1-bm25-kd
 $HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
   --hard-depth 10 --hard-denoise-model $OUT/dr-inbatch/model
 evaluate_three $OUT/dr-bm25-denoised/model $OUT/eval/dr-bm25-denoised
+# 7b. BM25 negatives with the in-batch DR-BERT of step 2 as a teacher of its in-batch scores (KL, weight 1), so the
+# hard negatives do not cost the random split (the BM25 hits and the teacher's vectors cached by step 6b, reused)
+mkdir -p $OUT/dr-bm25-kd && cp -rn runs/hdr-layers/l1-bm25-kd/cache $OUT/dr-bm25-kd/ 2>/dev/null || true
+$HB train dual $RECIPE --out $OUT/dr-bm25-kd --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
+  --teacher $OUT/dr-inbatch/model
+evaluate_three $OUT/dr-bm25-kd/model $OUT/eval/dr-bm25-kd
 # 8. the BERT cross-encoder on the same compute (12,000 labelled pairs): random negatives vs random + BM25 ones
 CROSS="--train $DATA/train.txt --valid $DATA/valid.txt --max-valid-groups 100 --negatives 1 --batch-size 32 \
   --lr 1e-4 --max-length 160 --max-response-length 32 --pooling segments --threads 1"

@@ -6,8 +6,9 @@
 # Each DR/HDR model is scored on the random and the BM25 test splits and ConveRT's 1-of-100; the hashing table
 # (`evaluate hashing`: symmetric and asymmetric, retention of the float R10@1) on both splits.
 # HDR-BERT also trains with BM25 negatives (top 10), and (part hdr-kd, not in the default) with them plus the
-# in-batch DR-BERT as a teacher of its in-batch scores (--distill-weight 1). The runs share the GPU side by side; the top-10 BM25 runs
-# share one cache of BM25 hits ($BM25_CACHE: mined once, ~4 min on 2 cores; a cache mined
+# in-batch DR-BERT as a teacher of its in-batch scores (--distill-weight 1); part dr-kd (not in the default
+# either) trains DR-BERT + top-10 BM25 negatives with that teacher (--teacher). The runs share the GPU side by
+# side; the top-10 BM25 runs share one cache of BM25 hits ($BM25_CACHE: mined once, ~4 min on 2 cores; a cache mined
 # elsewhere can be copied there). bm25-d10-half draws half of the extra negatives from the top 10 and half at
 # random (--hard-fraction 0.5). PARTS picks what runs (default: all of
 # "bm25-d10 bm25-d10-half bm25-d100 hdr hashing"); the in-batch DR-BERT always trains.
@@ -75,4 +76,5 @@ score dr-inbatch &
 want hashing && { hashing & }
 want hdr && { train_hdr hdr-l1 & train_hdr hdr-l1-bm25 $TOP10 & }
 want hdr-kd && { train_hdr hdr-l1-bm25-kd $TOP10 --distill-weight 1 & }
+want dr-kd && { train_dual dr-bm25-d10-kd $TOP10 --teacher $OUT/dr-inbatch/model & }
 wait

@@ -50,7 +50,7 @@ def prepare_chitchat_command(run: r.PrepareChitchatRun) -> int:
 def train_dual_command(run: r.TrainDualRun) -> int:
     from hashbert.training.dual import train_dual_encoder
 
-    summary = train_dual_encoder(run.model, run.data, run.train, run.output.out, run.negatives)
+    summary = train_dual_encoder(run.model, run.data, run.train, run.output.out, run.negatives, run.distill)
     print(describe_run(summary, "DR-BERT", Path(run.output.out) / "model"))
     return 0
 

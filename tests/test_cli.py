@@ -99,6 +99,7 @@ def test_command_defaults_come_from_the_run_config():
         (["train", "dual", "--out", "x", "--train", "t", "--keep-checkpoints", "0"], "keep_checkpoints"),
         (["train", "dual", "--out", "x", "--train", "t", "--device", "tpu"], "device (--device) must be"),
         (["train", "dual", "--out", "x", "--train", "t", "--threads", "-1"], "threads (--threads) must be >= 0"),
+        (["train", "dual", "--out", "x", "--train", "t", "--teacher", "d", "--distill-weight", "0"], "distils"),
         (["evaluate", "rerank", "--test", "t", "--zero-shot", "--batch-size", "0"], "batch_size (--batch-size)"),
         (["evaluate", "rerank", "--test", "t"], "give at least one --model DIR, or --zero-shot"),
         (["evaluate", "rerank", "--test", "t", "--zero-shot", "--scoring", "both"], "scoring (--scoring) takes"),

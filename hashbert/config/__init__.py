@@ -38,12 +38,12 @@ from hashbert.config.hdr import (
     HdrInitConfig,
 )
 from hashbert.config.serving import BundleManifest
-from hashbert.config.training import DataConfig, HardNegativeConfig, TrainConfig, check_device
+from hashbert.config.training import DataConfig, DistillConfig, HardNegativeConfig, TrainConfig, check_device
 
 __all__ = [
     "BASE_MODEL", "CROSS_POOLINGS", "HDR_AGGREGATORS", "HDR_HASH_RECIPES", "RELAX_MODES", "SIMILARITY_FORMS",
     "BackboneConfig", "BprConfig", "BundleManifest", "Config",
-    "CrossEncoderConfig", "DataConfig", "DualEncoderConfig", "EncoderConfig",
+    "CrossEncoderConfig", "DataConfig", "DistillConfig", "DualEncoderConfig", "EncoderConfig",
     "EvalDataConfig", "FullRankSettings", "HashBertConfig", "HashConfig", "HashEncoderConfig", "HashLossConfig",
     "HardNegativeConfig", "HdrConfig", "HdrHashConfig", "HdrHashTrainConfig", "HdrInitConfig", "LanguageModelConfig",
     "NegativeSamplingConfig", "PairInputConfig", "PostTrainConfig", "SeedTableConfig", "TrainConfig",

@@ -18,7 +18,7 @@ from hashbert.config.hashing import BprConfig, HashConfig, HashEncoderConfig, Ha
 from hashbert.config.hdr import HdrConfig, HdrHashTrainConfig, HdrInitConfig
 from hashbert.config.inference import InferenceConfig
 from hashbert.config.serving import ServeConfig
-from hashbert.config.training import DataConfig, HardNegativeConfig, TrainConfig
+from hashbert.config.training import DataConfig, DistillConfig, HardNegativeConfig, TrainConfig
 
 _OUT_HELP = "output directory (the command's description says what it holds)"
 
@@ -58,7 +58,8 @@ class TrainDualRun(Config):
     Fine-tune a context encoder and a response encoder so that a context's dot product with its true response
     beats the other responses of the batch (softmax cross-entropy over in-batch negatives). --hard-negatives bm25
     or model adds --hard-per-context negatives per context from its BM25 or model top-k over the training turns
-    (never a turn of its own conversation nor a near-copy of its response). Checkpoints go to
+    (never a turn of its own conversation nor a near-copy of its response); --teacher keeps an in-batch model's
+    ranking of the batch alongside (a KL term towards its in-batch scores). Checkpoints go to
     --out/checkpoints: rerun the same command to resume an interrupted run exactly. The trained model is saved to
     --out/model, the run's record to --out/run.json and --out/loss.png.
     """
@@ -68,6 +69,7 @@ class TrainDualRun(Config):
     model: DualEncoderConfig = embedded(DualEncoderConfig)
     train: TrainConfig = embedded(TrainConfig)
     negatives: HardNegativeConfig = embedded(HardNegativeConfig)
+    distill: DistillConfig = embedded(DistillConfig)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,22 @@ class HardNegativeConfig(Config):
             raise ValueError("--hard-denoise-model vets mined negatives: give --hard-negatives bm25 or model")
 
 
+@dataclass(frozen=True)
+class DistillConfig(Config):
+    """A trained DR-BERT whose in-batch score distribution the run is pulled towards (listwise distillation)."""
+
+    teacher: str = option(
+        "", "trained DR-BERT directory (e.g. an in-batch-only run): a KL term pulls this run's in-batch score "
+        "distribution towards its, so hard negatives do not cost the ranking against random candidates; its "
+        "vectors of the training pairs are encoded once into OUT/cache; empty: off"
+    )
+    distill_weight: float = option(1.0, "weight of the --teacher's KL term beside the softmax loss", minimum=0.0)
+
+    def validate(self) -> None:
+        if self.teacher and not self.distill_weight:
+            raise ValueError("--teacher with --distill-weight 0 distils nothing: give a weight > 0 or no --teacher")
+
+
 def check_device(device: str) -> str:
     """Raise ``ValueError`` unless ``device`` is auto, cpu, cuda, cuda:N or mps; return it."""
     if not _DEVICE.fullmatch(device):

@@ -25,16 +25,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from hashbert.config import DataConfig, HardNegativeConfig, TrainConfig, config_to_dict
+from hashbert.config import HardNegativeConfig, config_to_dict
 from hashbert.data import iter_labelled_lines
 from hashbert.data.bm25 import cached_search, context_query, pick_negatives
 from hashbert.data.records import ContextResponse
 from hashbert.data.sampling import seeded_subsample
-from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.models.dual_encoder import DualEncoder
-from hashbert.training.distributed import gather
-from hashbert.training.inputs import load_valid_evaluator
-from hashbert.training.trainer import Trainer, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -265,38 +261,3 @@ def mined_collate(
         return batch
 
     return collate
-
-
-def hard_negative_trainer(
-    model: DualEncoder,
-    loss: InBatchSoftmaxLoss,
-    pairs: list[ContextResponse],
-    negatives: HardNegativeConfig,
-    data: DataConfig,
-    train: TrainConfig,
-    out_dir: str,
-    fingerprint: dict,
-) -> Trainer:
-    """A ``Trainer`` for a ``DualEncoder`` whose batches carry each context's ``hard_per_context`` mined negatives.
-
-    The collate refreshes the miner first (BM25 once; model mining every ``hard_refresh_every`` steps) and
-    tokenises the B * m negatives; the loss scores them as per-context negatives, (B, m, H), beside the
-    in-batch ones (under torchrun every tensor is gathered, the negatives staying with their contexts).
-    """
-    miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
-                              resolve_device(train.device), out_dir)
-    collate = mined_collate(miner, model, lambda: trainer.state.step, lambda: miner.mine_with_model(model))
-
-    def compute_loss(batch: dict) -> torch.Tensor:
-        context_vecs, response_vecs = model(batch["context"], batch["response"])  # (B, H) each
-        negative_vecs = model.response_encoder(**batch["negatives"])  # (B * m, H)
-        per_context = negative_vecs.view(context_vecs.shape[0], -1, negative_vecs.shape[-1])  # (B, m, H)
-        context_vecs, response_vecs, per_context = gather((context_vecs, response_vecs, per_context))
-        return loss(context_vecs, response_vecs, context_negative_vecs=per_context)
-
-    examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
-    trainer = Trainer(
-        model, compute_loss, examples, collate, train, out_dir, evaluator=load_valid_evaluator(data, train.seed),
-        dedupe_key=lambda item: item.pair.response, fingerprint=fingerprint,
-    )
-    return trainer

@@ -21,7 +21,6 @@ from torch import nn
 
 from hashbert.config import DataConfig, HardNegativeConfig, HdrConfig, HdrInitConfig, TrainConfig, config_to_dict
 from hashbert.io import write_json
-from hashbert.losses.distillation import ScoreDistillationLoss
 from hashbert.losses.in_batch import InBatchSoftmaxLoss
 from hashbert.losses.maxsim import MaxSimInBatchLoss
 from hashbert.models.hdr.aggregators import maxsim
@@ -38,6 +37,7 @@ from hashbert.training.hard_negatives import (
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.loss_plot import plot_loss
 from hashbert.training.schedules import warmup_linear_scheduler
+from hashbert.training.teacher import TeacherScores, indexed_collate
 from hashbert.training.trainer import Trainer, _param_groups, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -86,36 +86,9 @@ def hdr_loss(model: HdrModel, teacher: TeacherScores | None = None) -> Callable[
             student = gathered[0] @ gathered[1].T if teacher else None
         if teacher is None:
             return value
-        return value + teacher.weight * teacher.loss(student, teacher.scores(gather(batch["pair_index"])))
+        return value + teacher.term(student, gather(batch["pair_index"]))
 
     return loss
-
-
-class TeacherScores:
-    """The DR-BERT an HDR run starts from, as a teacher: its vectors of every training pair, encoded once (cached).
-
-    Args:
-        dual_encoder: the DR-BERT directory; pairs: the run's training pairs (row i = pair i).
-        data_files, params: what selected the pairs (the cache's key, with the model's checksums).
-        cache_dir: where the vectors are cached; weight: the KL term's weight; temperature: HDR's;
-        progress: a progress bar while encoding.
-    """
-
-    def __init__(self, dual_encoder: str, pairs: list, data_files: dict, params: dict, cache_dir: Path,
-                 weight: float, temperature: float, device: torch.device, progress: bool = True) -> None:
-        from hashbert.data.vector_cache import pair_vectors
-        from hashbert.models.dual_encoder import DualEncoder
-
-        dual = DualEncoder.load(dual_encoder).to(device).eval()
-        contexts, responses = pair_vectors(dual, dual_encoder, pairs, data_files, params, cache_dir, progress=progress)
-        self.contexts = torch.from_numpy(contexts).to(device)
-        self.responses = torch.from_numpy(responses).to(device)
-        self.weight = weight
-        self.loss = ScoreDistillationLoss(temperature, dual.config.temperature)
-
-    def scores(self, pair_index: torch.Tensor) -> torch.Tensor:
-        """(B, B) teacher scores of the pairs ``pair_index`` (B,): context i against response j."""
-        return self.contexts[pair_index] @ self.responses[pair_index].T
 
 
 def _negative_slots(model: HdrModel, tokens: dict | None, batch: int) -> tuple[torch.Tensor, ...]:
@@ -177,15 +150,6 @@ def train_hdr(
     write_json(out_dir / "run.json", summary)
     plot_loss(out_dir / "loss.png", state.losses, f"{model.row_name} training loss")
     return summary
-
-
-def indexed_collate(collate: Callable[[list[IndexedPair]], dict]) -> Callable[[list[IndexedPair]], dict]:
-    """``collate`` plus ``pair_index``, the (B,) positions of the batch's pairs in the run's list."""
-
-    def with_index(items: list[IndexedPair]) -> dict:
-        return {**collate(items), "pair_index": torch.tensor([item.index for item in items])}
-
-    return with_index
 
 
 def _teacher(init: HdrInitConfig, data: DataConfig, model_config: HdrConfig, train: TrainConfig, pairs: list,

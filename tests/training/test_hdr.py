@@ -126,7 +126,7 @@ def test_cli_trains_hdr_with_bm25_negatives(small_corpus, tmp_path, capsys):
 def test_distillation_adds_the_teachers_kl_term(dual_encoder, pairs, tmp_path):
     """``TeacherScores`` holds the DR-BERT's vectors of every pair (cached), and the loss gains weight x KL:
     a teacher that ranks each batch's responses alike to HDR adds ~nothing, another ranking adds more."""
-    from hashbert.training.hdr import TeacherScores, indexed_collate
+    from hashbert.training.teacher import TeacherScores, indexed_collate
 
     dual_dir = dual_encoder.save(tmp_path / "dual")
     expected = dual_encoder.encode_contexts([pairs[3].context]) @ dual_encoder.encode_responses([pairs[5].response]).T
