@@ -11,7 +11,10 @@ the other in the same run and summed into the end-to-end figure:
 * ``search``: Hamming top-10 with faiss over the Chit-Chat pool (115,709 responses: LSH codes of the DR-BERT
   response vectors of the ``--pool-bundle``) and over 1M random codes.
 
-Medians and p99 over ``--dialogues`` x ``--repeats`` samples per turn. Pool encoding throughput: responses
+Medians and p99 over ``--dialogues`` x ``--repeats`` samples per turn. ``--order round-robin`` (default) lets
+the models take turns call by call (every timed call cold: the other models evicted its weights from the CPU
+caches); ``--order serving`` lets each model answer every dialogue's turn back to back, as a server process
+does (warm), searching the pool only. Pool encoding throughput: responses
 per second through the response tower at batch 64. Latency does not depend on training, so the DR-BERT is
 the base encoder; the HDR models are the ones given (3-layer and 1-layer aggregators). Each model directory
 needs ``hashbert export onnx --quantize int8`` first (``--export`` does it for those missing it).
