@@ -59,12 +59,21 @@ evaluate_three runs/hdr-layers/l1-bm25-kd/model runs/hdr-layers/eval/l1-bm25-kd
 $HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
   --hard-depth 10 --hard-denoise-model $OUT/dr-inbatch/model
 evaluate_three $OUT/dr-bm25-denoised/model $OUT/eval/dr-bm25-denoised
-# 7b. BM25 negatives with the in-batch DR-BERT of step 2 as a teacher of its in-batch scores (KL, weight 1), so the
-# hard negatives do not cost the random split (the BM25 hits and the teacher's vectors cached by step 6b, reused)
-mkdir -p $OUT/dr-bm25-kd && cp -rn runs/hdr-layers/l1-bm25-kd/cache $OUT/dr-bm25-kd/ 2>/dev/null || true
-$HB train dual $RECIPE --out $OUT/dr-bm25-kd --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
-  --teacher $OUT/dr-inbatch/model
-evaluate_three $OUT/dr-bm25-kd/model $OUT/eval/dr-bm25-kd
+# 7b. BM25 negatives with the in-batch DR-BERT of step 2 as a teacher of its in-batch scores (KL, weight W = 1, 2,
+# 3), so the hard negatives do not cost the random split (the BM25 hits and the teacher's vectors that step 6b
+# cached are reused); then the five DR-BERT models on the validation splits
+for W in 1 2 3; do
+  RUN=$OUT/dr-bm25-kd$([ $W = 1 ] || echo $W)
+  mkdir -p $RUN && cp -rn runs/hdr-layers/l1-bm25-kd/cache $RUN/ 2>/dev/null || true
+  $HB train dual $RECIPE --out $RUN --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
+    --teacher $OUT/dr-inbatch/model --distill-weight $W
+  evaluate_three $RUN/model $OUT/eval/$(basename $RUN)
+done
+for split in valid valid_bm25; do
+  $HB evaluate rerank --test $DATA/$split.txt --model $OUT/dr-inbatch/model --name in-batch --model \
+    $OUT/dr-bm25/model --name bm25 --model $OUT/dr-bm25-kd/model --name kd1 --model $OUT/dr-bm25-kd2/model \
+    --name kd2 --model $OUT/dr-bm25-kd3/model --name kd3 --json $OUT/eval/kd-sweep-$split.json
+done
 # 8. the BERT cross-encoder on the same compute (12,000 labelled pairs): random negatives vs random + BM25 ones
 CROSS="--train $DATA/train.txt --valid $DATA/valid.txt --max-valid-groups 100 --negatives 1 --batch-size 32 \
   --lr 1e-4 --max-length 160 --max-response-length 32 --pooling segments --threads 1"
