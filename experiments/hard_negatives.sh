@@ -74,6 +74,16 @@ for split in valid valid_bm25; do
     $OUT/dr-bm25/model --name bm25 --model $OUT/dr-bm25-kd/model --name kd1 --model $OUT/dr-bm25-kd2/model \
     --name kd2 --model $OUT/dr-bm25-kd3/model --name kd3 --json $OUT/eval/kd-sweep-$split.json
 done
+# 7c. a second seed (other 4,000 pairs, order and draws): in-batch, + BM25 negatives, + BM25 negatives + this
+# seed's in-batch model as the teacher (W = 2)
+S43="$RECIPE --seed 43"
+$HB train dual $S43 --out $OUT/seed43/dr-inbatch
+$HB train dual $S43 --out $OUT/seed43/dr-bm25 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10
+$HB train dual $S43 --out $OUT/seed43/dr-bm25-kd2 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
+  --teacher $OUT/seed43/dr-inbatch/model --distill-weight 2
+for run in dr-inbatch dr-bm25 dr-bm25-kd2; do
+  evaluate_three $OUT/seed43/$run/model $OUT/eval/seed43-$run
+done
 # 8. the BERT cross-encoder on the same compute (12,000 labelled pairs): random negatives vs random + BM25 ones
 CROSS="--train $DATA/train.txt --valid $DATA/valid.txt --max-valid-groups 100 --negatives 1 --batch-size 32 \
   --lr 1e-4 --max-length 160 --max-response-length 32 --pooling segments --threads 1"
