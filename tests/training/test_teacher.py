@@ -52,5 +52,5 @@ def test_cli_trains_dual_with_a_teacher_beside_bm25_negatives(dual_encoder, smal
     assert run["negatives"]["hard_negatives"] == "bm25"
     assert len(list((tmp_path / "run" / "cache").glob("[!.]*/contexts.npy"))) == 1  # the teacher's vectors
     capsys.readouterr()
-    assert main([*args, "--teacher", str(teacher), "--distill-weight", "0.5", "--max-steps", "2"]) == 2
-    assert "distill" in capsys.readouterr().err  # the checkpoint was made with another distillation
+    assert main([*args, "--teacher", str(teacher), "--distill-weight", "0.5"]) == 2
+    assert "distill" in capsys.readouterr().err  # the checkpoint was made with another weight
