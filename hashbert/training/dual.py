@@ -25,14 +25,13 @@ from hashbert.training.fingerprint import run_fingerprint
 from hashbert.training.hard_negatives import (
     HardNegativeMiner,
     IndexedPair,
-    TrainingPool,
     mined_collate,
     negatives_fingerprint,
 )
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.loss_plot import plot_loss
 from hashbert.training.teacher import TeacherScores, indexed_collate
-from hashbert.training.trainer import Trainer, resolve_device
+from hashbert.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +81,11 @@ def train_dual_encoder(
     model = DualEncoder.from_base(model_config)
     teacher = None
     if distill.teacher:
-        turns = model_config.encoder.max_context_turns
-        params = {"data": config_to_dict(data), "max_turns": turns, "seed": train.seed}  # the cache's key
-        teacher = TeacherScores(distill.teacher, pairs, {"train": data.train}, params, out_dir / "cache",
-                                distill.distill_weight, model_config.temperature, resolve_device(train.device),
-                                train.progress)
+        teacher = TeacherScores.for_run(distill.teacher, pairs, data, model_config.encoder.max_context_turns, train,
+                                        out_dir, distill.distill_weight, model_config.temperature)
     collate = lambda items: model.collate([item.pair for item in items])  # noqa: E731
     if negatives.hard_negatives != "none":
-        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
-                                  resolve_device(train.device), out_dir)
+        miner = HardNegativeMiner.for_run(negatives, pairs, data, train, out_dir)
         collate = mined_collate(miner, model, lambda: trainer.state.step, lambda: miner.mine_with_model(model))
     if teacher is not None:
         collate = indexed_collate(collate)

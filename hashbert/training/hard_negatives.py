@@ -25,12 +25,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from hashbert.config import HardNegativeConfig, config_to_dict
+from hashbert.config import DataConfig, HardNegativeConfig, TrainConfig, config_to_dict
 from hashbert.data import iter_labelled_lines
 from hashbert.data.bm25 import cached_search, context_query, pick_negatives
 from hashbert.data.records import ContextResponse
 from hashbert.data.sampling import seeded_subsample
 from hashbert.models.dual_encoder import DualEncoder
+from hashbert.training.trainer import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,13 @@ class HardNegativeMiner:
                          if config.hard_denoise_model else None)
         self.ranked: list[list[str]] = []  # per pair, its eligible negatives best first
         self.mined_at: int | None = None
+
+    @classmethod
+    def for_run(cls, config: HardNegativeConfig, pairs: Sequence[ContextResponse], data: DataConfig,
+                train: TrainConfig, out_dir: str | Path | None = None) -> HardNegativeMiner:
+        """The miner of a training run: the pool of ``data.train``'s turns, the run's seed and device."""
+        return cls(config, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
+                   resolve_device(train.device), out_dir)
 
     def mine_bm25(self) -> None:
         """Rank the pool for every pair by BM25 of its last turns (``context_query``)."""

@@ -43,7 +43,7 @@ from hashbert.models.hashing.scoring import code_stats, codes_of, index_groups
 from hashbert.models.hashing.tower_heads import HashHeads
 from hashbert.training.distributed import active, gather, is_main, main_process_first
 from hashbert.training.fingerprint import run_fingerprint
-from hashbert.training.hard_negatives import HardNegativeMiner, TrainingPool, negatives_fingerprint
+from hashbert.training.hard_negatives import HardNegativeMiner, negatives_fingerprint
 from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.schedules import bpr_beta
 from hashbert.training.trainer import Trainer, resolve_device
@@ -269,8 +269,7 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, 
 
     step_loss = StepLoss(heads_loss, loss)
     if negatives.hard_negatives == "model":
-        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
-                              resolve_device(train.device))
+        miner = HardNegativeMiner.for_run(negatives, pairs, data, train)
         collate = code_negatives_collate(heads, miner, context_np, response_np, lambda: step_loss.trainer.state.step)
     model.config = referencing(model.config, dual_dir)
     summary = fit_hashing(

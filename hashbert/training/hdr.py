@@ -30,7 +30,6 @@ from hashbert.training.fingerprint import run_fingerprint
 from hashbert.training.hard_negatives import (
     HardNegativeMiner,
     IndexedPair,
-    TrainingPool,
     mined_collate,
     negatives_fingerprint,
 )
@@ -38,7 +37,7 @@ from hashbert.training.inputs import load_training_pairs, load_valid_evaluator
 from hashbert.training.loss_plot import plot_loss
 from hashbert.training.schedules import warmup_linear_scheduler
 from hashbert.training.teacher import TeacherScores, indexed_collate
-from hashbert.training.trainer import Trainer, _param_groups, resolve_device
+from hashbert.training.trainer import Trainer, _param_groups
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +123,7 @@ def train_hdr(
     examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
     collate = lambda items: model.collate([item.pair for item in items])  # noqa: E731
     if negatives.hard_negatives != "none":
-        miner = HardNegativeMiner(negatives, pairs, TrainingPool.from_file(data.train, data.on_error), train.seed,
-                                  resolve_device(train.device), out_dir)
+        miner = HardNegativeMiner.for_run(negatives, pairs, data, train, out_dir)
         collate = mined_collate(miner, model, lambda: trainer.state.step, mine_with_model=None)
     if teacher is not None:
         collate = indexed_collate(collate)
@@ -159,6 +157,5 @@ def _teacher(init: HdrInitConfig, data: DataConfig, model_config: HdrConfig, tra
         return None
     if not init.dual_encoder:
         raise ValueError("--distill-weight needs --dual-encoder: the DR-BERT whose scores HDR learns to match")
-    params = {"data": config_to_dict(data), "max_turns": model_config.max_turns, "seed": train.seed}
-    return TeacherScores(init.dual_encoder, pairs, {"train": data.train}, params, out_dir / "cache",
-                         init.distill_weight, model_config.temperature, resolve_device(train.device), train.progress)
+    return TeacherScores.for_run(init.dual_encoder, pairs, data, model_config.max_turns, train, out_dir,
+                                 init.distill_weight, model_config.temperature)

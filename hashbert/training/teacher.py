@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 
+from hashbert.config import DataConfig, TrainConfig, config_to_dict
 from hashbert.losses.distillation import ScoreDistillationLoss
 from hashbert.training.hard_negatives import IndexedPair
+from hashbert.training.trainer import resolve_device
 
 
 class TeacherScores:
@@ -39,6 +41,15 @@ class TeacherScores:
         self.responses = torch.from_numpy(responses).to(device)
         self.weight = weight
         self.loss = ScoreDistillationLoss(temperature, dual.config.temperature)
+
+    @classmethod
+    def for_run(cls, dual_encoder: str, pairs: list, data: DataConfig, max_turns: int, train: TrainConfig,
+                out_dir: Path, weight: float, temperature: float) -> TeacherScores:
+        """The teacher of a training run (``train dual --teacher``, ``train hdr --distill-weight``): its vectors
+        cached in ``out_dir/cache`` under what selected the pairs (the data settings, history bound and seed)."""
+        params = {"data": config_to_dict(data), "max_turns": max_turns, "seed": train.seed}
+        return cls(dual_encoder, pairs, {"train": data.train}, params, Path(out_dir) / "cache", weight, temperature,
+                   resolve_device(train.device), train.progress)
 
     def scores(self, pair_index: torch.Tensor) -> torch.Tensor:
         """(B, B) teacher scores of the pairs ``pair_index`` (B,): context i against response j."""
