@@ -39,7 +39,8 @@ class ExportOnnxRun(Config):
     """Export a saved model's towers as ONNX graphs into <model>/onnx, for --runtime onnx.
 
     DR-BERT: the context and response towers; HDR: the utterance encoder, the response encoder and the
-    aggregator; hashing models: their DR-BERT or HDR encoder (the heads run in torch). Batch and sequence axes
+    aggregator; hashing models: their DR-BERT or HDR encoder and their trained hashing heads (two small graphs,
+    fp32 in an int8 model too: their signs are the codes; LSH stays a NumPy product). Batch and sequence axes
     are dynamic. The directory is written atomically with a manifest recording the source weights' checksum
     (graphs of other weights are refused at load) and checksums of its own. With --quantize int8 the
     weight matrix products of every graph (the encoders' and the aggregator's) are also written as int8 graphs

@@ -61,7 +61,8 @@ class HashBert(nn.Module):
     Args:
         config: heads and encoder reference.
         dual_encoder: the DR-BERT whose vectors the heads hash.
-        heads: the hashing heads (``heads.n_bits`` bits).
+        heads: the hashing heads (``heads.n_bits`` bits): ``HashHeads``, or their ONNX twin (``OnnxHashHeads``, a
+            ``VectorHasher``) in a model loaded for inference on ONNX Runtime.
         scoring: default scoring of ``rerank_scores``: ``symmetric`` or ``asymmetric``.
     """
 

@@ -98,25 +98,30 @@ class HashHeads(nn.Module):
             return HashOutputs(h_c, h_r)
         return HashOutputs(h_c, h_r, self.context_decoder(h_c), self.response_decoder(h_r))
 
+    def float_outputs(self, side: str, vectors: torch.Tensor) -> torch.Tensor:
+        """(B, dim) -> (B, n_bits) continuous outputs of the ``context`` or ``response`` head (with gradients):
+        what asymmetric scoring uses; their signs are the codes."""
+        return getattr(self, f"{side}_head").float_outputs(self._inputs(vectors))
+
     def context_float_outputs(self, context_vecs: torch.Tensor) -> torch.Tensor:
         """(B, dim) -> (B, n_bits) continuous context outputs, as asymmetric scoring uses them (with gradients)."""
-        return self.context_head.float_outputs(self._inputs(context_vecs))
+        return self.float_outputs("context", context_vecs)
 
     @torch.inference_mode()
-    def _float_outputs(self, head: HashingHead, vectors: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    def _float_outputs(self, side: str, vectors: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         device = next(self.parameters()).device
         out = np.empty((len(vectors), self.n_bits), dtype=np.float32)
         with eval_mode(self):
             for start in range(0, len(vectors), batch_size):
                 rows = np.asarray(vectors[start : start + batch_size], dtype=np.float32)  # (b, dim)
                 batch = torch.as_tensor(rows, device=device)
-                out[start : start + batch_size] = head.float_outputs(self._inputs(batch)).float().cpu().numpy()
+                out[start : start + batch_size] = self.float_outputs(side, batch).float().cpu().numpy()
         return out
 
     def context_hash_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """(n, dim) float32 dense context vectors -> (n, n_bits) float32 continuous outputs (eval mode)."""
-        return self._float_outputs(self.context_head, vectors)
+        return self._float_outputs("context", vectors)
 
     def response_hash_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """(n, dim) float32 dense response vectors -> (n, n_bits) float32 continuous outputs (eval mode)."""
-        return self._float_outputs(self.response_head, vectors)
+        return self._float_outputs("response", vectors)

@@ -1,29 +1,35 @@
 """``export_onnx(model_dir)``: the towers of a saved model as ONNX graphs, an addition to the model directory.
 
-What is exported is the dense encoder a model runs at inference time (a hashing model's DR-BERT or HDR
-encoder; its hashing heads stay in torch, they are one small matrix product per text):
+What is exported is every tower a model runs at inference time:
 
 * DR-BERT: ``context.onnx`` and ``response.onnx`` (one file when the towers are shared):
   ``input_ids, attention_mask (B, T) int64 -> vectors (B, H) float32``;
 * HDR-BERT: ``utterance.onnx`` (``-> slots (U, k, H) float32, slot_mask (U, k) bool``), ``response.onnx``
   (``-> vectors (N, k', H), mask (N, k')``) and ``aggregator.onnx`` (``slots, slot_mask, turn_index (B, T)
-  int64 -> vectors (B, k_out, H), mask (B, k_out)``).
+  int64 -> vectors (B, k_out, H), mask (B, k_out)``);
+* hashing models with trained heads (Hash-BERT, HDR + heads): their DR-BERT or HDR towers as above, and
+  ``context_head.onnx`` and ``response_head.onnx``: ``vectors (B, H) float32 -> hash_vectors (B, n_bits)
+  float32``, the heads' continuous outputs (``HashHeads.context_hash_vectors``), whose signs are the codes. The
+  heads are graphs of their own, not appended to the towers: a tower's graph keeps one meaning (the dense
+  vectors, which two-stage search re-ranks with), and a head call costs one more ``session.run`` on a (1, H)
+  array. Random-hyperplane LSH is one NumPy product already and is not exported.
 
 Batch and sequence axes are dynamic. The files go to ``<model_dir>/onnx/`` (written atomically with a
 ``manifest.json`` and ``checksums.json``); the safetensors weights stay the source of truth: the manifest
-records the sha256 of the source weights' ``checksums.json`` and a loader refuses ONNX files made from
-other weights (``runtime.onnx_graphs``).
+records the sha256 of the source weights' ``checksums.json`` (and, with head graphs, of the heads' weights) and
+a loader refuses ONNX files made from other weights (``runtime.exported_graphs``).
 
-int8 (``quantize="int8"``): onnxruntime's dynamic quantization of every graph's ``MatMul`` nodes whose
-second input is a weight (the encoders' Q/K/V, attention output and feed-forward projections; the HDR
-aggregator's key/value, query, output and feed-forward projections), with per-channel int8 weights and uint8
-activations quantized per call. Kept in fp32: the attention products (both inputs are activations,
-``MatMulConstBOnly``), the embedding tables, LayerNorms and the aggregator's merge layer (a ``Gemm``).
-Per-tensor weights moved vectors to cosine 0.85-0.94 against fp32 in the issue's measurement, per-channel to
-0.97-0.99. The aggregator was fp32 at first (it sees every turn, so its rounding reaches every context
-vector); quantized, it kept the test split's R10@1 of the 3-layer-encoder HDR unchanged (61.69 both, int8
-encoders) and took 18% off the aggregator graph at turn 10 (1.51 -> 1.23 ms, the two graphs
-interleaved, on a loaded machine). Its key/value projections joined only once the graph was constant-folded
+int8 (``quantize="int8"``): onnxruntime's dynamic quantization of every graph's ``MatMul`` nodes whose second
+input is a weight (the encoders' Q/K/V, attention output and feed-forward projections; the HDR aggregator's
+key/value, query, output and feed-forward projections), with per-channel int8 weights and uint8 activations
+quantized per call. Kept in fp32: the attention products (both inputs are activations, ``MatMulConstBOnly``), the
+embedding tables, LayerNorms and the aggregator's merge layer (a ``Gemm``). Per-tensor weights moved vectors to
+cosine 0.85-0.94 against fp32 in the issue's measurement, per-channel to 0.97-0.99. The head graphs stay fp32
+under int8 (an int8 model runs them in fp32): a head's outputs are thresholded at zero, so its rounding flips code
+bits directly, and its products are <1% of a turn's. The aggregator was fp32 at first (it sees every turn, so its
+rounding reaches every context vector); quantized, it kept the test split's R10@1 of the 3-layer-encoder HDR
+unchanged (61.69 both, int8 encoders) and took 18% off the aggregator graph at turn 10 (1.51 -> 1.23 ms, the two
+graphs interleaved, on a loaded machine). Its key/value projections joined only once the graph was constant-folded
 before quantizing (``quantize_int8``): 1.07 -> 0.83 ms for the graph at turn 10, interleaved.
 """
 
@@ -48,6 +54,17 @@ QUANTIZED_GRAPHS = ("context", "response", "utterance", "aggregator")
 TOKENS = ("input_ids", "attention_mask")
 
 
+class _HashOutputs(nn.Module):
+    """One side of ``HashHeads`` as a module: dense vectors -> the head's continuous outputs (signs = codes)."""
+
+    def __init__(self, heads: nn.Module, side: str) -> None:
+        super().__init__()
+        self.heads, self.side = heads, side
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        return self.heads.float_outputs(self.side, vectors)
+
+
 class _Outputs(nn.Module):
     """A bound method of a model as a module, so that ``torch.onnx.export`` traces that call alone."""
 
@@ -62,6 +79,22 @@ class _Outputs(nn.Module):
 def dense_model(model: Any) -> Any:
     """The torch module whose towers are exported: the model itself, or a hashing model's dense encoder."""
     return getattr(model, "dual_encoder", None) or getattr(model, "hdr", None) or model
+
+
+def hashing_heads(model: Any) -> nn.Module | None:
+    """The trained ``HashHeads`` of a hashing model (Hash-BERT's ``heads``, an HDR hash model's ``hasher``), else
+    None (dense models, LSH)."""
+    from hashbert.models.hashing.tower_heads import HashHeads
+
+    heads = getattr(model, "heads", None) or getattr(model, "hasher", None)
+    return heads if isinstance(heads, HashHeads) else None
+
+
+def heads_fingerprint(model_dir: str | Path) -> str:
+    """sha256 of a hashing model's own weights file (its heads: the encoder's weights live elsewhere)."""
+    from hashbert.models.serialization import WEIGHTS_FILE
+
+    return sha256_file(Path(model_dir) / WEIGHTS_FILE)
 
 
 def source_fingerprint(model: Any, model_dir: str | Path) -> str:
@@ -80,8 +113,19 @@ def _token_inputs(tokenizer, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     return encoded["input_ids"], encoded["attention_mask"]
 
 
-def _graphs(dense: nn.Module) -> dict[str, tuple[nn.Module, tuple, tuple[str, ...], tuple[str, ...]]]:
-    """name -> (module, example inputs, input names, output names) of every tower of ``dense``."""
+def _graphs(model: Any) -> dict[str, tuple[nn.Module, tuple, tuple[str, ...], tuple[str, ...]]]:
+    """name -> (module, example inputs, input names, output names) of every tower of ``model``."""
+    heads = hashing_heads(model)
+    graphs = _tower_graphs(dense_model(model).eval())
+    if heads is not None:
+        vectors = (torch.randn(2, heads.in_dim),)
+        graphs |= {f"{side}_head": (_HashOutputs(heads.eval(), side), vectors, ("vectors",), ("hash_vectors",))
+                   for side in ("context", "response")}
+    return graphs
+
+
+def _tower_graphs(dense: nn.Module) -> dict[str, tuple[nn.Module, tuple, tuple[str, ...], tuple[str, ...]]]:
+    """``_graphs`` of the dense encoder: DR-BERT's towers, or HDR's utterance, response and aggregator graphs."""
     tokens = _token_inputs(dense.tokenizer, 16)
     if not hasattr(dense, "aggregator"):  # DR-BERT
         graphs = {"context": (dense.context_encoder, tokens, TOKENS, ("vectors",))}
@@ -101,7 +145,8 @@ def _graphs(dense: nn.Module) -> dict[str, tuple[nn.Module, tuple, tuple[str, ..
 
 
 def _export_graph(module: nn.Module, inputs: tuple, names: tuple, outputs: tuple, path: Path) -> None:
-    """Trace ``module`` on ``inputs`` into ``path`` with every input and output axis 0 and 1 dynamic.
+    """Trace ``module`` on ``inputs`` into ``path`` with every input and output axis 0 and 1 dynamic (axis 0 alone
+    for the heads, whose axis 1 is a vector's size).
 
     The encoders go through the TorchScript tracer (fast, and exact on BERT); the aggregator through
     ``torch.export`` (the tracer bakes the sequence length of ``nn.MultiheadAttention``'s reshapes into the
@@ -117,7 +162,8 @@ def _export_graph(module: nn.Module, inputs: tuple, names: tuple, outputs: tuple
                                         dynamic_shapes=shapes, opset_version=18, dynamo=True, verbose=False)
             program.save(str(path))
             return
-        axes = {name: {0: "batch", 1: "length"} for name in (*names, *outputs)}
+        dynamic = {0: "batch", 1: "length"} if names == TOKENS else {0: "batch"}
+        axes = {name: dynamic for name in (*names, *outputs)}
         torch.onnx.export(module, inputs, str(path), input_names=list(names), output_names=list(outputs),
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False)
 
@@ -164,10 +210,9 @@ def export_onnx(model_dir: str | Path, quantize: str = "none") -> Path:
     if kind not in ("dual_encoder", "hash_bert", "hdr", "hdr_hash"):
         raise ValueError(f"{model_dir}: ONNX export takes dual_encoder, hash_bert, hdr or hdr_hash models, not {kind}")
     model = load_model(model_dir)
-    dense = dense_model(model).eval()
     graphs, int8 = {}, {}
     with atomic_directory(Path(model_dir) / ONNX_DIR, kind="onnx") as tmp:
-        for name, (module, inputs, names, outputs) in _graphs(dense).items():
+        for name, (module, inputs, names, outputs) in _graphs(model).items():
             graphs[name] = f"{name}.onnx"
             _export_graph(module, inputs, names, outputs, tmp / graphs[name])
             if quantize == "int8" and name in QUANTIZED_GRAPHS:
@@ -182,6 +227,8 @@ def export_onnx(model_dir: str | Path, quantize: str = "none") -> Path:
             "source_fingerprint": source_fingerprint(model, model_dir), "fp32": graphs, "int8": int8,
             "int8_quantized_ops": ops if int8 else [], "int8_weights": "per-channel QInt8" if int8 else "",
         }
+        if "context_head" in graphs:
+            manifest["heads_fingerprint"] = heads_fingerprint(model_dir)
         write_json(tmp / MANIFEST, manifest)
         write_checksums(tmp, sorted({*graphs.values(), *int8.values(), MANIFEST}))
     logger.info("exported %s to %s (%s)", ", ".join(graphs), Path(model_dir) / ONNX_DIR, quantize)

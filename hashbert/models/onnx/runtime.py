@@ -1,10 +1,11 @@
 """``load_inference_model``: a saved model whose dense towers run on torch or on ONNX Runtime.
 
-On ONNX the model keeps its torch config, tokenizer and (for hashing models) heads; only the encoder
-calls change: ``OnnxDualEncoder`` stands for a ``DualEncoder`` and ``OnnxHdrModel`` for an ``HdrModel``,
-with the same inference methods, so evaluation, bundles, the retriever and ``HdrCache`` take either. A
-session is created once per graph file and thread count per process (``session``), with explicit
-intra-op threads.
+On ONNX the model keeps its torch config and tokenizer; only the encoder calls change: ``OnnxDualEncoder``
+stands for a ``DualEncoder`` and ``OnnxHdrModel`` for an ``HdrModel``, with the same inference methods, so
+evaluation, bundles, the retriever and ``HdrCache`` take either; ``OnnxHashHeads`` stands for a hashing model's
+``HashHeads`` (a ``VectorHasher``) when the export holds head graphs (an export made before them leaves the
+heads in torch). A session is created once per graph file and thread count per process (``session``), with
+explicit intra-op threads.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from hashbert.config.inference import RUNTIMES, InferenceConfig
 from hashbert.io import ArtefactError, read_json, verify_checksums
 from hashbert.models.dual_encoder import dot_rerank_scores, encode_sorted
 from hashbert.models.modes import resolve_device
-from hashbert.models.onnx.export import MANIFEST, ONNX_DIR, dense_model, source_fingerprint
+from hashbert.models.onnx.export import (
+    MANIFEST,
+    ONNX_DIR,
+    dense_model,
+    hashing_heads,
+    heads_fingerprint,
+    source_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +83,10 @@ def exported_graphs(model_dir: str | Path, model: Any, runtime: str, precision: 
         raise ValueError(f"{model_dir}: no ONNX export; run: hashbert export onnx --model {model_dir}")
     root = verify_checksums(directory, required=(MANIFEST,))
     manifest = read_json(root / MANIFEST)
-    if manifest.get("source_fingerprint") != source_fingerprint(model, model_dir):
+    heads = manifest.get("heads_fingerprint")
+    if manifest.get("source_fingerprint") != source_fingerprint(model, model_dir) or (
+        heads and heads != heads_fingerprint(model_dir)
+    ):
         message = f"{directory}: the ONNX graphs were made from other weights; rerun hashbert export onnx"
         if runtime == "onnx":
             raise ArtefactError(message)
@@ -126,10 +137,44 @@ def with_onnx_towers(model: Any, graphs: dict[str, Path], threads: int = 0) -> A
         dense, graphs, threads)
     if dense is model:
         return onnx
-    if hasattr(model, "dual_encoder"):  # HashBert (an nn.Module): a new one around the same heads
-        return type(model)(model.config, onnx, model.heads, model.scoring)
+    heads = hashing_heads(model)
+    if heads is not None and "context_head" in graphs:
+        heads = OnnxHashHeads(heads.n_bits, graphs, threads)
+    if hasattr(model, "dual_encoder"):  # HashBert (an nn.Module): a new one around the heads
+        return type(model)(model.config, onnx, heads, model.scoring)
     model.hdr = onnx  # HdrHash, a plain class
+    model.hasher = heads or model.hasher  # LSH has no heads: its planes stay a NumPy product
     return model
+
+
+class OnnxHashHeads:
+    """``HashHeads``' inference (a ``VectorHasher``: ``context_hash_vectors``, ``response_hash_vectors``) on ONNX.
+
+    Args:
+        n_bits: code length.
+        graphs: ``context_head`` and ``response_head`` graph files (fp32 whatever the towers' precision).
+        threads: intra-op threads.
+    """
+
+    def __init__(self, n_bits: int, graphs: dict[str, Path], threads: int = 0) -> None:
+        self.n_bits = n_bits
+        self.context_graph = OnnxGraph(graphs["context_head"], threads)
+        self.response_graph = OnnxGraph(graphs["response_head"], threads)
+
+    def _outputs(self, graph: OnnxGraph, vectors: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        out = np.empty((len(vectors), self.n_bits), dtype=np.float32)
+        for start in range(0, len(vectors), batch_size):
+            rows = np.ascontiguousarray(vectors[start : start + batch_size], dtype=np.float32)  # (b, dim)
+            out[start : start + batch_size] = graph(vectors=rows)[0]
+        return out
+
+    def context_hash_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 dense context vectors -> (n, n_bits) float32 continuous outputs (signs = codes)."""
+        return self._outputs(self.context_graph, vectors)
+
+    def response_hash_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, dim) float32 dense response vectors -> (n, n_bits) float32 continuous outputs (signs = codes)."""
+        return self._outputs(self.response_graph, vectors)
 
 
 class OnnxDualEncoder:

@@ -3,7 +3,6 @@ model, each exported once per session (the DR-BERT also in int8), and real Chit-
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,8 @@ from hashbert.data import read_rerank_groups
 
 @pytest.fixture(scope="session")
 def onnx_models(_base_dual_encoder, tmp_path_factory) -> dict[str, Path]:
-    """``dual`` (fp32 + int8 export), ``hash`` (64 bits on ``dual``, its export) and ``hdr`` (fp32 export)."""
-    from hashbert.io import resolve_artefact
+    """``dual`` (fp32 + int8 export), ``hash`` (64 bits on ``dual``, fp32 export with its heads) and ``hdr`` (fp32
+    export)."""
     from hashbert.models.hashing.hash_bert import HashBert, referencing
     from hashbert.models.hashing.tower_heads import HashHeads
     from hashbert.models.hdr.model import HdrModel
@@ -29,8 +28,7 @@ def onnx_models(_base_dual_encoder, tmp_path_factory) -> dict[str, Path]:
     heads = HashHeads(HashConfig(n_bits=64, hidden=32), _base_dual_encoder.dim, decoders=False).eval()
     config = referencing(HashBertConfig(hash=HashConfig(n_bits=64, hidden=32), decoders=False), dual)
     hash_dir = HashBert(config, _base_dual_encoder, heads).save(root / "hash")
-    # its export holds the DR-BERT's weights, the graphs of ``dual`` (the same fingerprint): copied, not re-traced
-    shutil.copytree(resolve_artefact(Path(dual) / "onnx"), hash_dir / "onnx")
+    export_onnx(hash_dir)  # the DR-BERT's towers again and the two head graphs
     config = HdrConfig(encoder=EncoderConfig(max_response_length=16, max_context_turns=4), utterance_length=16,
                        vectors_per_utterance=3, layers=1, heads=4, ffn_dim=256)
     hdr = HdrModel(config, _base_dual_encoder.context_encoder, _base_dual_encoder.response_encoder,

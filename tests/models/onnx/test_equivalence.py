@@ -36,7 +36,9 @@ def test_hash_codes_equal_torch_except_at_the_threshold(onnx_models, chitchat_te
     contexts, _ = chitchat_texts
     torch_model, onnx_model = (load_inference_model(onnx_models["hash"], i) for i in (TORCH, ONNX))
     assert type(onnx_model.dual_encoder).__name__ == "OnnxDualEncoder"
+    assert type(onnx_model.heads).__name__ == "OnnxHashHeads"  # the heads' graphs: no torch left in a query
     ours, theirs = onnx_model.context_hash_vectors(contexts), torch_model.context_hash_vectors(contexts)
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
     differ = np.sign(ours) != np.sign(theirs)
     assert not differ[np.abs(theirs) >= 1e-4].any()
     same = ~(np.abs(theirs) < 1e-4).any(1)  # rows without a value at the threshold: identical packed codes
@@ -96,6 +98,41 @@ def test_stale_or_missing_exports_are_refused_or_skipped(onnx_models, _base_dual
         load_inference_model(onnx_models["hdr"], INT8)
 
 
+def test_hash_heads_graphs_follow_the_heads_weights(onnx_models, _base_dual_encoder, tmp_path, caplog):
+    """Heads retrained on the same DR-BERT make the head graphs stale; an export without head graphs (made before
+    them) keeps the heads in torch; the same vectors through the two head graphs give the torch heads' codes."""
+    import shutil
+
+    import torch
+
+    from hashbert.io import ArtefactError, resolve_artefact
+    from hashbert.models.hashing.hash_bert import HashBert
+
+    model = HashBert.load(onnx_models["hash"])
+    with torch.no_grad():
+        model.heads.context_head.mlp[0].weight.mul_(-1.0)
+    retrained = model.save(tmp_path / "retrained")
+    shutil.copytree(resolve_artefact(onnx_models["hash"] / "onnx"), retrained / "onnx")
+    with pytest.raises(ArtefactError, match="other weights"):
+        load_inference_model(retrained, ONNX)
+    assert type(load_inference_model(retrained).heads).__name__ == "HashHeads"  # auto: torch, with a warning
+    assert "other weights" in caplog.text
+
+    towers_only = model.save(tmp_path / "towers-only")
+    shutil.copytree(resolve_artefact(onnx_models["dual"] / "onnx"), towers_only / "onnx")  # the DR-BERT's export
+    loaded = load_inference_model(towers_only, ONNX)
+    assert type(loaded.dual_encoder).__name__ == "OnnxDualEncoder"
+    assert type(loaded.heads).__name__ == "HashHeads"
+
+    torch_heads, onnx_heads = HashBert.load(onnx_models["hash"]).heads, load_inference_model(onnx_models["hash"]).heads
+    vectors = _base_dual_encoder.encode_responses(["hi there", "what do you do for fun?", "ok!"])
+    for side in ("context", "response"):
+        ours = getattr(onnx_heads, f"{side}_hash_vectors")(vectors)
+        theirs = getattr(torch_heads, f"{side}_hash_vectors")(vectors)
+        assert ours.shape == (3, 64)
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
 def test_hdr_int8_quantizes_the_aggregator_too_and_keeps_the_cosine_floor(onnx_models, chitchat_texts, tmp_path):
     import json
     import shutil
@@ -127,3 +164,44 @@ def fp32_weight_products(path) -> list[str]:
         if all(not name or name in constant for name in node.input):
             constant.update(node.output)
     return [node.name for node in graph.node if node.op_type == "MatMul" and node.input[1] in constant]
+
+
+def test_hdr_hash_heads_run_on_onnx_and_lsh_stays_numpy(onnx_models, chitchat_texts, tmp_path):
+    """HDR + trained heads: the export adds the head graphs, and the Hamming scores equal torch's; HDR + LSH: the
+    towers run on ONNX, the hyperplanes stay a NumPy product (nothing to export)."""
+    import shutil
+
+    import torch
+
+    from hashbert.config import HashConfig
+    from hashbert.io import resolve_artefact
+    from hashbert.models.hdr.hashing import heads_model, save_hdr_lsh
+    from hashbert.models.hdr.model import HdrModel
+    from hashbert.models.onnx import export_onnx
+
+    torch.manual_seed(0)
+    model = heads_model(HdrModel.load(onnx_models["hdr"]), onnx_models["hdr"], HashConfig(n_bits=64, hidden=32),
+                        decoders=False, recipe="bpr")
+    export_onnx(model.save(tmp_path / "heads"))
+    torch_model, onnx_model = (load_inference_model(tmp_path / "heads", i) for i in (TORCH, ONNX))
+    assert type(onnx_model.hasher).__name__ == "OnnxHashHeads"
+    assert type(onnx_model.hdr).__name__ == "OnnxHdrModel"
+    groups = read_rerank_groups_of(chitchat_texts)
+    ours, theirs = onnx_model.rerank_scores(groups), torch_model.rerank_scores(groups)
+    differences = [np.abs(a - b).max() for a, b in zip(ours, theirs, strict=True)]
+    assert max(differences) <= 1  # -Hamming: a bit whose value sits at the threshold may flip, no more
+    assert sum(d == 0 for d in differences) >= 8
+    save_hdr_lsh(onnx_models["hdr"], 64, tmp_path / "lsh")
+    # the export of an LSH model is its HDR's (the same source fingerprint): copied rather than traced again
+    shutil.copytree(resolve_artefact(onnx_models["hdr"] / "onnx"), tmp_path / "lsh" / "onnx")
+    lsh = load_inference_model(tmp_path / "lsh", ONNX)
+    assert type(lsh.hasher).__name__ == "RandomHyperplaneLSH" and type(lsh.hdr).__name__ == "OnnxHdrModel"
+
+
+def read_rerank_groups_of(chitchat_texts):
+    """Ten re-rank groups of the real texts: a context and six candidates each."""
+    from hashbert.data import RerankGroup
+
+    contexts, responses = chitchat_texts
+    labels = (1, 0, 0, 0, 0, 0)
+    return [RerankGroup(contexts[i], tuple(responses[6 * i : 6 * i + 6]), labels, i + 1) for i in range(10)]
