@@ -85,14 +85,15 @@ for run in dr-inbatch dr-bm25 dr-bm25-kd2; do
   evaluate_three $OUT/seed43/$run/model $OUT/eval/seed43-$run
 done
 # 7d. twice the budget (8,000 pairs, 250 steps), both seeds, one thread per run, the seeds side by side: in-batch,
-# then + BM25 negatives + that seed's 8,000-pair in-batch model as the teacher (W = 2, as chosen at 4,000)
+# + BM25 negatives, and + BM25 negatives + that seed's 8,000-pair in-batch model as the teacher (W = 2, as at 4,000)
 for SEED in 42 43; do
   (
     R8="${RECIPE/--max-train-pairs 4000/--max-train-pairs 8000} --seed $SEED --threads 1"
     $HB train dual $R8 --out $OUT/p8000-s$SEED/dr-inbatch
+    $HB train dual $R8 --out $OUT/p8000-s$SEED/dr-bm25 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10
     $HB train dual $R8 --out $OUT/p8000-s$SEED/dr-bm25-kd2 --hard-negatives bm25 --hard-per-context 1 \
       --hard-depth 10 --teacher $OUT/p8000-s$SEED/dr-inbatch/model --distill-weight 2
-    for run in dr-inbatch dr-bm25-kd2; do
+    for run in dr-inbatch dr-bm25 dr-bm25-kd2; do
       evaluate_three $OUT/p8000-s$SEED/$run/model $OUT/eval/p8000-s$SEED-$run
     done
   ) &
