@@ -16,8 +16,8 @@ What is exported is every tower a model runs at inference time:
 
 Batch and sequence axes are dynamic. The files go to ``<model_dir>/onnx/`` (written atomically with a
 ``manifest.json`` and ``checksums.json``); the safetensors weights stay the source of truth: the manifest
-records the sha256 of the source weights' ``checksums.json`` (and, with head graphs, of the heads' weights) and
-a loader refuses ONNX files made from other weights (``runtime.exported_graphs``).
+records the sha256 of the source weights' ``checksums.json`` (and, with head graphs, of the hashing model's own,
+which covers its heads) and a loader refuses ONNX files made from other weights (``runtime.exported_graphs``).
 
 int8 (``quantize="int8"``): onnxruntime's dynamic quantization of every graph's ``MatMul`` nodes whose second
 input is a weight (the encoders' Q/K/V, attention output and feed-forward projections; the HDR aggregator's
@@ -43,7 +43,8 @@ import torch
 from torch import nn
 
 from hashbert import __version__
-from hashbert.io import atomic_directory, sha256_file, write_checksums, write_json
+from hashbert.io import atomic_directory, write_checksums, write_json
+from hashbert.models.hashing.hash_bert import encoder_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -90,20 +91,13 @@ def hashing_heads(model: Any) -> nn.Module | None:
     return heads if isinstance(heads, HashHeads) else None
 
 
-def heads_fingerprint(model_dir: str | Path) -> str:
-    """sha256 of a hashing model's own weights file (its heads: the encoder's weights live elsewhere)."""
-    from hashbert.models.serialization import WEIGHTS_FILE
-
-    return sha256_file(Path(model_dir) / WEIGHTS_FILE)
-
-
 def source_fingerprint(model: Any, model_dir: str | Path) -> str:
     """sha256 of the ``checksums.json`` of the weights the ONNX graphs hold (the referenced encoder's for hashing
     models, as their config records it)."""
     config = getattr(model, "config", None)
     if getattr(config, "encoder_checksums_sha256", ""):
         return config.encoder_checksums_sha256
-    return sha256_file(Path(model_dir) / "checksums.json")
+    return encoder_fingerprint(model_dir)
 
 
 def _token_inputs(tokenizer, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,8 +221,8 @@ def export_onnx(model_dir: str | Path, quantize: str = "none") -> Path:
             "source_fingerprint": source_fingerprint(model, model_dir), "fp32": graphs, "int8": int8,
             "int8_quantized_ops": ops if int8 else [], "int8_weights": "per-channel QInt8" if int8 else "",
         }
-        if "context_head" in graphs:
-            manifest["heads_fingerprint"] = heads_fingerprint(model_dir)
+        if "context_head" in graphs:  # the hashing model's own checksums cover its heads' weights
+            manifest["heads_fingerprint"] = encoder_fingerprint(model_dir)
         write_json(tmp / MANIFEST, manifest)
         write_checksums(tmp, sorted({*graphs.values(), *int8.values(), MANIFEST}))
     logger.info("exported %s to %s (%s)", ", ".join(graphs), Path(model_dir) / ONNX_DIR, quantize)

@@ -23,15 +23,9 @@ import torch
 from hashbert.config.inference import RUNTIMES, InferenceConfig
 from hashbert.io import ArtefactError, read_json, verify_checksums
 from hashbert.models.dual_encoder import dot_rerank_scores, encode_sorted
+from hashbert.models.hashing.hash_bert import encoder_fingerprint
 from hashbert.models.modes import resolve_device
-from hashbert.models.onnx.export import (
-    MANIFEST,
-    ONNX_DIR,
-    dense_model,
-    hashing_heads,
-    heads_fingerprint,
-    source_fingerprint,
-)
+from hashbert.models.onnx.export import MANIFEST, ONNX_DIR, dense_model, source_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +79,7 @@ def exported_graphs(model_dir: str | Path, model: Any, runtime: str, precision: 
     manifest = read_json(root / MANIFEST)
     heads = manifest.get("heads_fingerprint")
     if manifest.get("source_fingerprint") != source_fingerprint(model, model_dir) or (
-        heads and heads != heads_fingerprint(model_dir)
+        heads and heads != encoder_fingerprint(model_dir)
     ):
         message = f"{directory}: the ONNX graphs were made from other weights; rerun hashbert export onnx"
         if runtime == "onnx":
@@ -137,13 +131,12 @@ def with_onnx_towers(model: Any, graphs: dict[str, Path], threads: int = 0) -> A
         dense, graphs, threads)
     if dense is model:
         return onnx
-    heads = hashing_heads(model)
-    if heads is not None and "context_head" in graphs:
-        heads = OnnxHashHeads(heads.n_bits, graphs, threads)
+    # head graphs exist only for trained heads; LSH, or an export made before head graphs, keeps its own hasher
+    heads = OnnxHashHeads(model.n_bits, graphs, threads) if "context_head" in graphs else None
     if hasattr(model, "dual_encoder"):  # HashBert (an nn.Module): a new one around the heads
-        return type(model)(model.config, onnx, heads, model.scoring)
+        return type(model)(model.config, onnx, heads or model.heads, model.scoring)
     model.hdr = onnx  # HdrHash, a plain class
-    model.hasher = heads or model.hasher  # LSH has no heads: its planes stay a NumPy product
+    model.hasher = heads or model.hasher
     return model
 
 

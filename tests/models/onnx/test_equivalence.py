@@ -186,7 +186,7 @@ def test_hdr_hash_heads_run_on_onnx_and_lsh_stays_numpy(onnx_models, chitchat_te
     torch_model, onnx_model = (load_inference_model(tmp_path / "heads", i) for i in (TORCH, ONNX))
     assert type(onnx_model.hasher).__name__ == "OnnxHashHeads"
     assert type(onnx_model.hdr).__name__ == "OnnxHdrModel"
-    groups = read_rerank_groups_of(chitchat_texts)
+    groups = rerank_groups_of(chitchat_texts)
     ours, theirs = onnx_model.rerank_scores(groups), torch_model.rerank_scores(groups)
     differences = [np.abs(a - b).max() for a, b in zip(ours, theirs, strict=True)]
     assert max(differences) <= 1  # -Hamming: a bit whose value sits at the threshold may flip, no more
@@ -198,7 +198,7 @@ def test_hdr_hash_heads_run_on_onnx_and_lsh_stays_numpy(onnx_models, chitchat_te
     assert type(lsh.hasher).__name__ == "RandomHyperplaneLSH" and type(lsh.hdr).__name__ == "OnnxHdrModel"
 
 
-def read_rerank_groups_of(chitchat_texts):
+def rerank_groups_of(chitchat_texts):
     """Ten re-rank groups of the real texts: a context and six candidates each."""
     from hashbert.data import RerankGroup
 
