@@ -205,11 +205,13 @@ def _check_negatives(negatives: HardNegativeConfig, encoder: HashEncoderConfig) 
 
 
 def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint) -> dict[str, Any]:
-    """Heads and the top ``encoder.unfreeze_layers`` layers together, on text; the encoder is embedded."""
+    """Heads and the top ``encoder.unfreeze_layers`` layers together, on text; the encoder is embedded.
+
+    ``--init itq`` fits ITQ on the starting encoder's cached vectors of ``pairs`` first (as a frozen run does), so
+    the joint run starts where a frozen run's heads start rather than from a random projection.
+    """
     if model.config.hash.init == "itq":
-        raise ValueError(
-            "--init itq needs the cached vectors of a frozen encoder; use --init random with --unfreeze-layers"
-        )
+        _itq_start(model, pairs, encoder, data, train, out_dir, extra)
     model.config = dataclasses.replace(model.config, encoder_embedded=True)
     model.trainable_encoder_layers(encoder.unfreeze_layers)
     hash_config = model.config.hash
@@ -225,19 +227,38 @@ def _train_joint(model, loss, pairs, encoder, data, train, out_dir, extra, finge
     )
 
 
-def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint, negatives) -> dict:
-    """The heads alone on cached DR-BERT vectors of ``pairs`` (and of the validation groups)."""
-    dual, heads, hash_config = model.dual_encoder, model.heads, model.config.hash
-    dual_dir = Path(encoder.dual_encoder)
-    cache_dir = Path(encoder.cache_dir) if encoder.cache_dir else out_dir / "cache"
+def _cached_pair_vectors(dual, pairs, encoder, data, train, out_dir) -> tuple[np.ndarray, np.ndarray]:
+    """(n_pairs, dim) context and response vectors of ``pairs`` by the DR-BERT, from (or into) the vector cache."""
     selection = {"expansion": data.expansion, "max_train_pairs": data.max_train_pairs, "seed": train.seed,
                  "max_context_turns": dual.config.encoder.max_context_turns}
     dual.to(resolve_device(train.device))  # the training device encodes the cache too (a GPU: ~119k pairs in seconds)
     with main_process_first():  # under torchrun the others read what rank 0 encoded
-        context_np, response_np = pair_vectors(
-            dual, dual_dir, pairs, {"train": data.train}, selection, cache_dir, encoder.encode_batch_size,
-            train.progress,
+        return pair_vectors(
+            dual, Path(encoder.dual_encoder), pairs, {"train": data.train}, selection, _cache_dir(encoder, out_dir),
+            encoder.encode_batch_size, train.progress,
         )
+
+
+def _cache_dir(encoder: HashEncoderConfig, out_dir: Path) -> Path:
+    return Path(encoder.cache_dir) if encoder.cache_dir else out_dir / "cache"
+
+
+def _itq_start(model, pairs, encoder, data, train, out_dir, extra, evaluator=None) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ITQ on the cached vectors of ``pairs`` and start the heads from it; returns those vectors."""
+    context_np, response_np = _cached_pair_vectors(model.dual_encoder, pairs, encoder, data, train, out_dir)
+    itq = ITQ(model.config.hash.n_bits, seed=train.seed).fit(context_np, response_np)
+    model.heads.init_linear(itq.projection, itq.context_mean, itq.response_mean)
+    if evaluator is not None:
+        extra["init_validation"] = evaluator(model.heads)
+        logger.info("ITQ initialisation: validation %s", {k: round(v, 4) for k, v in extra["init_validation"].items()})
+    return context_np, response_np
+
+
+def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, fingerprint, negatives) -> dict:
+    """The heads alone on cached DR-BERT vectors of ``pairs`` (and of the validation groups)."""
+    dual, heads, hash_config = model.dual_encoder, model.heads, model.config.hash
+    dual_dir, cache_dir = Path(encoder.dual_encoder), _cache_dir(encoder, out_dir)
+    dual.to(resolve_device(train.device))  # it encodes the validation groups first
     evaluator = None
     valid = load_valid_evaluator(data, train.seed, encoder.encode_batch_size)
     if valid is not None:
@@ -249,13 +270,9 @@ def _train_on_vectors(model, loss, pairs, encoder, data, train, out_dir, extra, 
             )
         evaluator = VectorRerankEvaluator(valid.groups, *vecs)
     if hash_config.init == "itq":
-        itq = ITQ(hash_config.n_bits, seed=train.seed).fit(context_np, response_np)
-        heads.init_linear(itq.projection, itq.context_mean, itq.response_mean)
-        if evaluator is not None:
-            extra["init_validation"] = evaluator(heads)
-            logger.info(
-                "ITQ initialisation: validation %s", {k: round(v, 4) for k, v in extra["init_validation"].items()}
-            )
+        context_np, response_np = _itq_start(model, pairs, encoder, data, train, out_dir, extra, evaluator)
+    else:
+        context_np, response_np = _cached_pair_vectors(dual, pairs, encoder, data, train, out_dir)
     context_t, response_t = torch.from_numpy(context_np), torch.from_numpy(response_np)
 
     def heads_loss(batch, step):

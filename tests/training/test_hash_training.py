@@ -86,6 +86,22 @@ def test_unfrozen_top_layer_run_embeds_encoder(saved_dual, split, tmp_path):
 
 
 @pytest.mark.slow
+def test_unfrozen_run_starts_from_the_frozen_runs_itq_heads(saved_dual, split, tmp_path):
+    """--init itq with --unfreeze-layers fits ITQ on the starting encoder's cached vectors, as a frozen run does:
+    after one step at a negligible learning rate both runs' heads are that ITQ's (and differ from a random start)."""
+    data = DataConfig(train=str(split[0]), max_train_pairs=64)
+    train, cache = _train(batch_size=8, max_steps=1, lr=1e-9), str(tmp_path / "cache")
+    weights = {}
+    for name, layers, init in (("frozen", 0, "itq"), ("joint", 1, "itq"), ("random", 1, "random")):
+        encoder = HashEncoderConfig(dual_encoder=str(saved_dual), cache_dir=cache, unfreeze_layers=layers)
+        config = HashConfig(n_bits=64, hidden=0, init=init)
+        train_hash_heads(config, HashLossConfig(), encoder, data, train, tmp_path / name)
+        weights[name] = HashBert.load(tmp_path / name / "model").heads.context_head.mlp[0].weight.detach()
+    assert np.allclose(weights["joint"], weights["frozen"], atol=1e-5)
+    assert not np.allclose(weights["random"], weights["frozen"], atol=1e-2)
+
+
+@pytest.mark.slow
 def test_bpr_tiny_run(split, tmp_path):
     from hashbert.training.bpr import train_bpr
 
