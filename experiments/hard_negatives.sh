@@ -99,6 +99,16 @@ for SEED in 42 43; do
   ) &
 done
 wait
+# 7e. the teacher at W = 1 (between 7d's plain BM25 run and W = 2) on the same 8,000 pairs, both seeds side by side
+for SEED in 42 43; do
+  (
+    R8="${RECIPE/--max-train-pairs 4000/--max-train-pairs 8000} --seed $SEED --threads 1"
+    $HB train dual $R8 --out $OUT/p8000-s$SEED/dr-bm25-kd1 --hard-negatives bm25 --hard-per-context 1 \
+      --hard-depth 10 --teacher $OUT/p8000-s$SEED/dr-inbatch/model --distill-weight 1
+    evaluate_three $OUT/p8000-s$SEED/dr-bm25-kd1/model $OUT/eval/p8000-s$SEED-dr-bm25-kd1
+  ) &
+done
+wait
 # 8. the BERT cross-encoder on the same compute (12,000 labelled pairs): random negatives vs random + BM25 ones
 CROSS="--train $DATA/train.txt --valid $DATA/valid.txt --max-valid-groups 100 --negatives 1 --batch-size 32 \
   --lr 1e-4 --max-length 160 --max-response-length 32 --pooling segments --threads 1"

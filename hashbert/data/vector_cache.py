@@ -22,6 +22,7 @@ import numpy as np
 
 from hashbert.io import (
     ArtefactError,
+    artefact_fingerprint,
     atomic_directory,
     read_json,
     sha256_file,
@@ -48,7 +49,7 @@ def vector_fingerprint(model_dir: str | Path, data_files: Mapping[str, str | Pat
     """
     return {
         "format": FORMAT_VERSION,
-        "model_checksums_sha256": sha256_file(Path(model_dir) / "checksums.json"),
+        "model_checksums_sha256": artefact_fingerprint(model_dir),
         "data_sha256": {role: sha256_file(path) for role, path in sorted(data_files.items())},
         "params": json.loads(json.dumps(dict(params), sort_keys=True)),
     }

@@ -130,11 +130,12 @@ def _saved_model_rows(
     encoder is that DR-BERT; one that embeds its own encoder, or references a different one (BPR,
     unfrozen Hash-BERT), is scored on ``vectors_of(its encoder, its directory)``.
     """
-    from hashbert.models.hashing.hash_bert import HashBert, encoder_fingerprint, resolve_encoder_dir
+    from hashbert.io import artefact_fingerprint
+    from hashbert.models.hashing.hash_bert import HashBert, resolve_encoder_dir
     from hashbert.models.registry import load_model
 
     rows = []
-    dual_sha = encoder_fingerprint(dual_encoder_dir)
+    dual_sha = artefact_fingerprint(dual_encoder_dir)
     for i, directory in enumerate(model_dirs):
         model = load_model(directory)
         if not isinstance(model, HashBert):  # ITQ, LSH, sign: hashers over the DR-BERT vectors

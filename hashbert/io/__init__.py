@@ -53,6 +53,7 @@ from hashbert.io.directories import (
 from hashbert.io.files import (
     CHECKSUM_FILE,
     ArtefactError,
+    artefact_fingerprint,
     atomic_write,
     read_json,
     resolve_artefact,
@@ -64,7 +65,7 @@ from hashbert.io.files import (
 from hashbert.io.locks import output_lock
 
 __all__ = [
-    "CHECKSUM_FILE", "MARKER_FILE", "SUPERSEDED_GRACE_S", "ArtefactError", "atomic_directory", "atomic_write",
-    "check_replaceable", "claimed_output", "output_lock", "read_json", "remove_artefact", "remove_stale_temporaries",
-    "resolve_artefact", "sha256_file", "verify_checksums", "write_checksums", "write_json",
+    "CHECKSUM_FILE", "MARKER_FILE", "SUPERSEDED_GRACE_S", "ArtefactError", "artefact_fingerprint", "atomic_directory",
+    "atomic_write", "check_replaceable", "claimed_output", "output_lock", "read_json", "remove_artefact",
+    "remove_stale_temporaries", "resolve_artefact", "sha256_file", "verify_checksums", "write_checksums", "write_json",
 ]

@@ -108,6 +108,12 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def artefact_fingerprint(directory: str | Path) -> str:
+    """SHA-256 of a saved artefact's ``checksums.json``: it changes whenever any of the artefact's files changes,
+    without hashing the (large) files again."""
+    return sha256_file(Path(directory) / CHECKSUM_FILE)
+
+
 def write_checksums(directory: str | Path, names: list[str]) -> None:
     """Record the SHA-256 of each named file of ``directory`` in its ``checksums.json``."""
     directory = Path(directory)

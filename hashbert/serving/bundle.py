@@ -45,6 +45,7 @@ from hashbert.io import (
     CHECKSUM_FILE,
     MARKER_FILE,
     ArtefactError,
+    artefact_fingerprint,
     atomic_directory,
     atomic_write,
     read_json,
@@ -86,7 +87,7 @@ def copy_model(model_dir: str | Path, dest: Path) -> str:
     source = resolve_artefact(model_dir)
     if not (source / CHECKSUM_FILE).is_file():
         raise ArtefactError(f"{model_dir}: not a saved hashbert model (no {CHECKSUM_FILE})")
-    fingerprint = sha256_file(source / CHECKSUM_FILE)
+    fingerprint = artefact_fingerprint(source)
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".onnx.*"))  # onnx/ itself, not its versions
     verify_checksums(dest, required=("config.json",))
     header = read_json(dest / "config.json")
@@ -280,7 +281,7 @@ def build_bundle(
     if float_vectors and (kind := model_type_of(model_dir)) in ("dual_encoder", "hdr"):
         raise ValueError(f"--float-vectors is for hashing models: a {kind} index holds the vectors already")
     source = resolve_artefact(model_dir)
-    fingerprint = sha256_file(source / CHECKSUM_FILE) if (source / CHECKSUM_FILE).is_file() else ""
+    fingerprint = artefact_fingerprint(source) if (source / CHECKSUM_FILE).is_file() else ""
     key = {"model": fingerprint, "responses": sha256_file(responses_file), "chunk_size": chunk_size, "base": ""}
     work = _work_dir(out, key, model_dir)
     towers = load_towers(work / MODEL_DIR, inference)
@@ -311,7 +312,7 @@ def add_to_bundle(
     responses = _read_responses(responses_file)
     key = {
         "model": manifest.model_fingerprint, "responses": sha256_file(responses_file), "chunk_size": chunk_size,
-        "base": sha256_file(root / CHECKSUM_FILE),
+        "base": artefact_fingerprint(root),
     }
     work = _work_dir(bundle, key, root / MODEL_DIR)
     towers = load_towers(work / MODEL_DIR)

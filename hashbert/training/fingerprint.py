@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hashbert.config import DataConfig, config_to_dict
-from hashbert.io import CHECKSUM_FILE, sha256_file
+from hashbert.io import CHECKSUM_FILE, artefact_fingerprint, sha256_file
 
 FILES = "files"
 
@@ -51,7 +51,7 @@ def content_digest(path: str | Path) -> str:
     if not path.is_dir():
         return sha256_file(path)
     if (path / CHECKSUM_FILE).is_file():
-        return sha256_file(path / CHECKSUM_FILE)
+        return artefact_fingerprint(path)
     files = sorted(p for p in path.rglob("*") if p.is_file())
     listing = {str(p.relative_to(path)): sha256_file(p) for p in files}
     return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()

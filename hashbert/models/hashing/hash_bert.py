@@ -30,7 +30,7 @@ from torch import nn
 
 from hashbert import __version__
 from hashbert.config import HashBertConfig, config_from_dict, config_to_dict
-from hashbert.io import ArtefactError, atomic_directory, sha256_file, write_checksums, write_json
+from hashbert.io import ArtefactError, artefact_fingerprint, atomic_directory, write_checksums, write_json
 from hashbert.models.dual_encoder import DualEncoder
 from hashbert.models.hashing.scoring import SCORING_MODES, codes_of, hasher_scores, index_groups
 from hashbert.models.hashing.tower_heads import HashHeads
@@ -42,16 +42,11 @@ MODEL_TYPE = "hash_bert"
 EMBEDDED_DIR = "dual_encoder"
 
 
-def encoder_fingerprint(directory: str | Path) -> str:
-    """sha256 of a model directory's ``checksums.json``: changes whenever any of its files changes."""
-    return sha256_file(Path(directory) / "checksums.json")
-
-
 def referencing(config: HashBertConfig, dual_encoder_dir: str | Path) -> HashBertConfig:
     """``config`` pointing at the frozen DR-BERT saved in ``dual_encoder_dir`` (path + checksum)."""
     path = Path(os.path.abspath(dual_encoder_dir))  # not resolve(): that would pin today's saved version
     return dataclasses.replace(
-        config, encoder_path=str(path), encoder_checksums_sha256=encoder_fingerprint(path), encoder_embedded=False
+        config, encoder_path=str(path), encoder_checksums_sha256=artefact_fingerprint(path), encoder_embedded=False
     )
 
 
@@ -87,9 +82,8 @@ class HashBert(nn.Module):
         with atomic_directory(directory, kind=MODEL_TYPE) as tmp:
             if config.encoder_embedded:
                 self.dual_encoder.save(tmp / EMBEDDED_DIR)
-                config = dataclasses.replace(
-                    config, encoder_path=EMBEDDED_DIR, encoder_checksums_sha256=encoder_fingerprint(tmp / EMBEDDED_DIR)
-                )
+                embedded = artefact_fingerprint(tmp / EMBEDDED_DIR)
+                config = dataclasses.replace(config, encoder_path=EMBEDDED_DIR, encoder_checksums_sha256=embedded)
             header = {"type": MODEL_TYPE, "hashbert_version": __version__, "config": config_to_dict(config)}
             write_json(tmp / "config.json", header)
             save_model(self.heads, str(tmp / "model.safetensors"))
@@ -165,7 +159,7 @@ def resolve_encoder_dir(config: HashBertConfig, directory: Path) -> Path:
     path = directory / config.encoder_path if config.encoder_embedded else Path(config.encoder_path)
     if not (path / "checksums.json").is_file():
         raise ArtefactError(f"{directory}: its DR-BERT encoder {path} is missing")
-    if encoder_fingerprint(path) != config.encoder_checksums_sha256:
+    if artefact_fingerprint(path) != config.encoder_checksums_sha256:
         raise ArtefactError(
             f"{directory}: the DR-BERT at {path} changed since the heads were trained on it "
             "(checksums.json differs); retrain the heads or restore that encoder"

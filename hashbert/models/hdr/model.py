@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hashbert.config import HdrConfig, config_to_dict
-from hashbert.io import sha256_file
+from hashbert.io import artefact_fingerprint
 from hashbert.models.encoder import (
     FastTokenizer,
     TextBatcher,
@@ -202,7 +202,7 @@ class HdrModel(MultiVectorScoring, nn.Module):
         path = save_model_dir(
             directory, MODEL_TYPE, config_to_dict(self.config), self, self.tokenizer, self.utterance_encoder.backbone
         )
-        self.fingerprint = sha256_file(Path(path) / "checksums.json")
+        self.fingerprint = artefact_fingerprint(path)
         return path
 
     @classmethod
@@ -212,7 +212,7 @@ class HdrModel(MultiVectorScoring, nn.Module):
             directory, MODEL_TYPE, HdrConfig,
             lambda config, backbone_dir: cls._from_dir(config, backbone_dir, with_weights=False),
         )
-        model.fingerprint = sha256_file(Path(directory) / "checksums.json")
+        model.fingerprint = artefact_fingerprint(directory)
         return model
 
     @property

@@ -43,8 +43,7 @@ import torch
 from torch import nn
 
 from hashbert import __version__
-from hashbert.io import atomic_directory, write_checksums, write_json
-from hashbert.models.hashing.hash_bert import encoder_fingerprint
+from hashbert.io import artefact_fingerprint, atomic_directory, write_checksums, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +96,7 @@ def source_fingerprint(model: Any, model_dir: str | Path) -> str:
     config = getattr(model, "config", None)
     if getattr(config, "encoder_checksums_sha256", ""):
         return config.encoder_checksums_sha256
-    return encoder_fingerprint(model_dir)
+    return artefact_fingerprint(model_dir)
 
 
 def _token_inputs(tokenizer, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,7 +221,7 @@ def export_onnx(model_dir: str | Path, quantize: str = "none") -> Path:
             "int8_quantized_ops": ops if int8 else [], "int8_weights": "per-channel QInt8" if int8 else "",
         }
         if "context_head" in graphs:  # the hashing model's own checksums cover its heads' weights
-            manifest["heads_fingerprint"] = encoder_fingerprint(model_dir)
+            manifest["heads_fingerprint"] = artefact_fingerprint(model_dir)
         write_json(tmp / MANIFEST, manifest)
         write_checksums(tmp, sorted({*graphs.values(), *int8.values(), MANIFEST}))
     logger.info("exported %s to %s (%s)", ", ".join(graphs), Path(model_dir) / ONNX_DIR, quantize)

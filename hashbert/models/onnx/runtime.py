@@ -21,9 +21,8 @@ import numpy as np
 import torch
 
 from hashbert.config.inference import RUNTIMES, InferenceConfig
-from hashbert.io import ArtefactError, read_json, verify_checksums
+from hashbert.io import ArtefactError, artefact_fingerprint, read_json, verify_checksums
 from hashbert.models.dual_encoder import dot_rerank_scores, encode_sorted
-from hashbert.models.hashing.hash_bert import encoder_fingerprint
 from hashbert.models.modes import resolve_device
 from hashbert.models.onnx.export import MANIFEST, ONNX_DIR, dense_model, source_fingerprint
 
@@ -79,7 +78,7 @@ def exported_graphs(model_dir: str | Path, model: Any, runtime: str, precision: 
     manifest = read_json(root / MANIFEST)
     heads = manifest.get("heads_fingerprint")
     if manifest.get("source_fingerprint") != source_fingerprint(model, model_dir) or (
-        heads and heads != encoder_fingerprint(model_dir)
+        heads and heads != artefact_fingerprint(model_dir)
     ):
         message = f"{directory}: the ONNX graphs were made from other weights; rerun hashbert export onnx"
         if runtime == "onnx":
