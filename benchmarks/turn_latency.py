@@ -78,6 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "each model answers every dialogue's turn back to back (warm, as in a server), "
                         "searching the pool only")
     parser.add_argument("--pool-encode", type=int, default=1024, help="responses encoded for the throughput")
+    parser.add_argument("--pool-only", type=Path, default=None, metavar="RESPONSES",
+                        help="measure the pool encoding throughput alone, on the first --pool-encode lines of this "
+                        "responses file (e.g. runs/chitchat/responses.txt): no bundle, no latency")
     parser.add_argument("--export", action="store_true", help="export models that lack ONNX graphs")
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results",
                         help="turn_latency.md/.csv go here")
@@ -261,10 +264,47 @@ def measure(args, models: dict[str, Path], dialogues, planes, indexes) -> tuple[
                         for t, stats in summary.items()]
             logger.info("%s %s %d threads: turn 10 e2e pool p50 %.2f ms", name, runtime, threads,
                         summary[10]["e2e pool p50"])
-        rates = pool_throughputs({runtime: loaded[("DR-BERT", runtime)] for runtime in RUNTIMES}, responses)
-        throughput += [{"runtime": runtime, "threads": threads, "responses/s": rate}
-                       for runtime, rate in rates.items()]
+        throughput += throughput_rows({runtime: loaded[("DR-BERT", runtime)] for runtime in RUNTIMES}, responses,
+                                      threads)
     return latency, throughput
+
+
+def throughput_rows(by_runtime: dict, responses: list[str], threads: int) -> list[dict]:
+    """One row per runtime: the DR-BERT response tower's pool encoding rate at ``threads``."""
+    rates = pool_throughputs(by_runtime, responses)
+    return [{"runtime": runtime, "threads": threads, "responses/s": rate} for runtime, rate in rates.items()]
+
+
+def pool_only(args: argparse.Namespace, dual_encoder: Path) -> str:
+    """The pool encoding table alone (torch vs ONNX fp32 vs int8 at each thread count), from a responses file."""
+    lines = args.pool_only.read_text(encoding="utf-8").splitlines()[: args.pool_encode]
+    throughput = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        set_threads(threads)
+        by_runtime = {name: load_inference_model(dual_encoder, InferenceConfig(i.runtime, i.onnx_precision, threads))
+                      for name, i in RUNTIMES.items()}
+        throughput += throughput_rows(by_runtime, lines, threads)
+    return f"CPU: {cpu_name()} ({os.cpu_count()} cores)\n\n" + pool_table(throughput, args)
+
+
+def cpu_name() -> str:
+    """The CPU model and its int8 dot-product units (what ONNX Runtime's int8 products run on)."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    units = [flag for flag in ("avx2", "avx_vnni", "avx512_vnni", "amx_int8") if flag in flags]
+    return f"{name}, {'/'.join(units) or 'no AVX2'}"
+
+
+def pool_table(throughput: list[dict], args: argparse.Namespace) -> str:
+    """Markdown: responses/s per runtime and thread count, and each one's ratio to torch at the same threads."""
+    base = {r["threads"]: r["responses/s"] for r in throughput if r["runtime"] == "torch"}
+    pool_rows = [(f"{r['runtime']} | {r['threads']} thr", {**r, "x torch": r["responses/s"] / base[r["threads"]]})
+                 for r in throughput]
+    return (
+        f"### Pool encoding (DR-BERT response tower, batch 64, {args.pool_encode} responses, median of 3)\n\n"
+        + markdown_table(pool_rows, columns=(), extra_columns=(("responses/s", ".0f"), ("x torch", ".2f")))
+    )
 
 
 def report(latency: list[dict], throughput: list[dict], args: argparse.Namespace, index_names: list[str]) -> str:
@@ -273,9 +313,6 @@ def report(latency: list[dict], throughput: list[dict], args: argparse.Namespace
     rows = [(f"{r['model']} | {r['runtime']} | {r['threads']} thr | turn {r['turn']}", r) for r in latency]
     stages = [(f"{r['model']} | {r['runtime']} | {r['threads']} thr", r) for r in latency if r["turn"] == 10]
     stage_columns = [(f"{s} p50", ".3f") for s in STAGES[:4]] + [(f"search {n} p50", ".3f") for n in index_names]
-    base = {r["threads"]: r["responses/s"] for r in throughput if r["runtime"] == "torch"}
-    pool_rows = [(f"{r['runtime']} | {r['threads']} thr", {**r, "x torch": r["responses/s"] / base[r["threads"]]})
-                 for r in throughput]
     return (
         f"Batch 1, CPU ({os.cpu_count()} cores, shared), {args.dialogues} real Chit-Chat test dialogues x "
         f"{args.repeats} repeats per turn, {args.order} order, {args.warm_calls} untimed warm call(s) of the same "
@@ -284,8 +321,7 @@ def report(latency: list[dict], throughput: list[dict], args: argparse.Namespace
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}.\n\n### End to end per turn\n\n"
         + markdown_table(rows, columns=(), extra_columns=e2e_columns)
         + "\n### Stages at turn 10 (p50)\n\n" + markdown_table(stages, columns=(), extra_columns=stage_columns)
-        + f"\n### Pool encoding (DR-BERT response tower, batch 64, {args.pool_encode} responses, median of 3)\n\n"
-        + markdown_table(pool_rows, columns=(), extra_columns=(("responses/s", ".0f"), ("x torch", ".2f")))
+        + "\n" + pool_table(throughput, args)
     )
 
 
@@ -312,6 +348,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     models = ensure_models(args)
+    if args.pool_only:
+        print(pool_only(args, models["DR-BERT"]))
+        return
     dialogues = load_dialogues(args.test, max(TURNS), args.dialogues, 0)
     planes = np.random.default_rng(0).standard_normal((384, N_BITS)).astype(np.float32)
     indexes = search_indexes(args.pool_bundle, args.random_codes, planes)
