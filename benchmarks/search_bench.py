@@ -226,12 +226,15 @@ def target_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def describe_machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
+def cpuinfo_field(name: str) -> str | None:
+    """The first value of field ``name`` in /proc/cpuinfo (``model name``, ``flags``); None where there is none."""
     cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
-        cpu = names[0] if names else cpu
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == name), None)
+
+
+def describe_machine() -> str:
+    cpu = cpuinfo_field("model name") or platform.processor() or "unknown CPU"
     return f"{cpu}, {os.cpu_count()} cores; numpy {np.__version__}, faiss {faiss.__version__}"
 
 

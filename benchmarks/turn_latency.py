@@ -38,6 +38,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import torch
+from search_bench import cpuinfo_field
 from turn_cost import load_dialogues
 
 from hashbert.codes import binarize, pack_codes
@@ -289,11 +290,9 @@ def pool_only(args: argparse.Namespace, dual_encoder: Path) -> str:
 
 def cpu_name() -> str:
     """The CPU model and its int8 dot-product units (what ONNX Runtime's int8 products run on)."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    flags = (cpuinfo_field("flags") or "").split()
     units = [flag for flag in ("avx2", "avx_vnni", "avx512_vnni", "amx_int8") if flag in flags]
-    return f"{name}, {'/'.join(units) or 'no AVX2'}"
+    return f"{cpuinfo_field('model name') or '?'}, {'/'.join(units) or 'no AVX2'}"
 
 
 def pool_table(throughput: list[dict], args: argparse.Namespace) -> str:
