@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
@@ -71,19 +73,41 @@ class Bm25Pool:
         return self._bm25s.tokenize(list(texts), stopwords="en", return_ids=False, show_progress=False)
 
     def search(self, queries: Sequence[str], k: int) -> np.ndarray:
-        """(len(queries), min(k, n)) int64 pool ids, best first; -1 where the score is 0 (no shared word)."""
-        if not queries:
-            return np.empty((0, min(k, len(self.texts))), dtype=np.int64)
+        """(len(queries), min(k, n)) int64 pool ids, best first; -1 where the score is 0 (no shared word).
+
+        Equal scores are ordered by pool id. Short chit-chat turns tie often, and ``bm25s``'s own top-k leaves the
+        order of ties to numpy's SIMD-dispatched partition, which differs between CPUs (AVX-512 vs AVX2 wrote 207
+        different lines of the Chit-Chat ``test_bm25.txt``): a split must be the same on every machine.
+        """
         k = min(k, len(self.texts))
         # bm25s refuses an empty query: give a stop-word-only query a token no text has (all scores 0)
-        tokens = [query or ["\x00"] for query in self._tokenize(queries)]
-        # every core (bm25s's 0 is sequential): queries are scored independently, so the hits are the same.
-        # numpy's top-k always: bm25s's "auto" takes jax where installed, which orders ties differently (the split
-        # must not depend on the machine) and grabs most of a GPU's memory in a process that trains on it
-        ids, scores = self._index.retrieve(
-            tokens, k=k, show_progress=False, n_threads=-1, backend_selection="numpy"
-        )
-        return np.where(scores > 0, ids, -1).astype(np.int64)
+        tokens = [query or ["\x00"] for query in self._tokenize(queries)] if queries else []
+
+        def hits(query: list[str]) -> np.ndarray:
+            scores = self._index.get_scores(query)
+            ids = top_k_by_score_then_id(scores, k)
+            return np.where(scores[ids] > 0, ids, -1)
+
+        # numpy sums and partitions release the GIL: queries are scored independently on every core
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            rows = list(pool.map(hits, tokens))
+        return np.stack(rows).astype(np.int64) if rows else np.empty((0, k), dtype=np.int64)
+
+
+def top_k_by_score_then_id(scores: np.ndarray, k: int) -> np.ndarray:
+    """The ids of the ``k`` highest ``scores``, best first, equal scores in ascending id order.
+
+    Linear in ``len(scores)``: the k-th highest value is the same whatever order a partition leaves ties in, so
+    the ids above it plus the lowest ids equal to it are the same set on every CPU; only those k are sorted.
+    """
+    n = len(scores)
+    k = min(k, n)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    kth = np.partition(scores, n - k)[n - k]
+    above = np.flatnonzero(scores > kth)
+    chosen = np.concatenate([above, np.flatnonzero(scores == kth)[: k - len(above)]])
+    return chosen[np.lexsort((chosen, -scores[chosen]))]
 
 
 def _texts_sha256(texts: Sequence[str]) -> str:
@@ -109,7 +133,7 @@ def cached_search(texts: Sequence[str], queries: Sequence[str], k: int, cache_di
         return {"hits": Bm25Pool(texts).search(queries, k).astype(np.int32)}  # half the bytes: pools are < 2**31
 
     fingerprint = {
-        "what": "bm25-hits", "bm25s": version("bm25s"), "k": k,
+        "what": "bm25-hits", "bm25s": version("bm25s"), "k": k, "ties": "pool-id",
         "pool_sha256": _texts_sha256(texts), "queries_sha256": _texts_sha256(queries),
     }
     return cached_arrays(cache_dir, fingerprint, compute)["hits"].astype(np.int64)

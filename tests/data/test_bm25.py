@@ -11,7 +11,14 @@ import pytest
 from hashbert.cli import main
 from hashbert.data import bm25 as bm25_module
 from hashbert.data import load_chitchat, prepare_chitchat, read_rerank_groups, split_dialogues
-from hashbert.data.bm25 import Bm25Pool, cached_search, context_query, near_copy_key, pick_negatives
+from hashbert.data.bm25 import (
+    Bm25Pool,
+    cached_search,
+    context_query,
+    near_copy_key,
+    pick_negatives,
+    top_k_by_score_then_id,
+)
 
 SLICE = 200  # conversations: 10 test and 10 valid dialogues, a few hundred turns each split
 
@@ -91,6 +98,30 @@ def test_pool_ranks_by_shared_rare_words_and_marks_no_match():
     ranked = pool.search(["dog dog cat", "zebra"], k=4)
     assert ranked.shape == (2, 4) and set(ranked[0, :2]) == {0, 2} and ranked[0, 3] == -1
     assert (ranked[1] == -1).all()  # no shared word: no BM25 candidate at all
+
+
+def test_pool_orders_equal_scores_by_pool_id_as_a_full_stable_sort_does():
+    # short chit-chat turns tie often ("ok", "lol"): the order of ties decides which turns become negatives, and a
+    # split must not depend on the CPU's SIMD partition (the brute-force reference is a full stable sort)
+    turns = list(dict.fromkeys(t for d in load_chitchat()[:300] for t in d.turns))
+    pool, queries = Bm25Pool(turns), turns[:150] + ["ok", "lol", "yes", "the"]
+    got = pool.search(queries, k=10)
+    ties = 0
+    for query, row in zip(pool._tokenize(queries), got, strict=True):
+        scores = pool._index.get_scores(query or ["\x00"])
+        reference = np.lexsort((np.arange(len(scores)), -scores))[:10]
+        assert np.array_equal(row, np.where(scores[reference] > 0, reference, -1))
+        ties += len(set(scores[reference][scores[reference] > 0].tolist())) < (scores[reference] > 0).sum()
+    assert ties > 10  # the queries do exercise tied scores
+
+
+def test_top_k_by_score_then_id_matches_a_full_sort():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        scores = rng.integers(0, 4, size=int(rng.integers(1, 40))).astype(np.float32)  # few values: many ties
+        k = int(rng.integers(0, 45))
+        reference = np.lexsort((np.arange(len(scores)), -scores))[:k]
+        assert np.array_equal(top_k_by_score_then_id(scores, k), reference)
 
 
 def test_cached_search_returns_the_pool_hits_and_reads_them_back_without_indexing(tmp_path, monkeypatch):
