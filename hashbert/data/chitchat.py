@@ -299,7 +299,8 @@ def _write_bm25_split(path: Path, dialogues: list[Dialogue], seed: int, contexts
     random_groups = make_rerank_groups(dialogues, seed, contexts, fallback_negatives=fallback)
     groups, stats = bm25_rerank_groups(random_groups, dialogues, seed, fallback=fallback)
     _write_groups(path, groups)
-    return stats | {"lines": sum(len(g.candidates) for g in groups)}
+    # the sha256 lets a reader check they score on the split a published figure was measured on
+    return stats | {"lines": sum(len(g.candidates) for g in groups), "sha256": sha256_file(path)}
 
 
 def _split_corpus(

@@ -19,6 +19,7 @@ from hashbert.data.bm25 import (
     pick_negatives,
     top_k_by_score_then_id,
 )
+from hashbert.io import sha256_file
 
 SLICE = 200  # conversations: 10 test and 10 valid dialogues, a few hundred turns each split
 
@@ -49,6 +50,7 @@ def test_random_files_are_unchanged_and_bm25_files_sit_beside_them(prepared):
     )["parameters"]
     for split in ("valid", "test"):
         assert meta["splits"][f"{split}_bm25"]["lines"] == meta["splits"][split]["lines"]
+        assert meta["splits"][f"{split}_bm25"]["sha256"] == sha256_file(bm25 / f"{split}_bm25.txt")
         assert (bm25 / f"{split}_bm25.speakers").read_bytes() == (bm25 / f"{split}.speakers").read_bytes()
 
 
