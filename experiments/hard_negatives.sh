@@ -7,7 +7,8 @@ OUT=runs/hard-negatives
 RECIPE="--train $DATA/train.txt --valid $DATA/valid.txt --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
   --save-every 50"
 
-# 1. the BM25 split beside the random one (train/valid/test and the pool come out byte-identical)
+# 1. the BM25 split beside the random one (train/valid/test and the pool come out byte-identical; equal-score BM25
+#    hits in pool order since stop 28, so the split is the same on every CPU: meta.json records its sha256)
 $HB data prepare chitchat --out $DATA --negatives bm25
 
 # 2. DR-BERT, in-batch negatives only, and with one BM25 negative per context (from its top 10 eligible)
@@ -109,6 +110,14 @@ for SEED in 42 43; do
   ) &
 done
 wait
+# 7f. a third seed (44): its 8,000-pair in-batch model, then BM25 negatives + that model as the teacher at W = 1
+R8="${RECIPE/--max-train-pairs 4000/--max-train-pairs 8000} --seed 44"
+$HB train dual $R8 --out $OUT/p8000-s44/dr-inbatch
+$HB train dual $R8 --out $OUT/p8000-s44/dr-bm25-kd1 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
+  --teacher $OUT/p8000-s44/dr-inbatch/model --distill-weight 1
+for run in dr-inbatch dr-bm25-kd1; do
+  evaluate_three $OUT/p8000-s44/$run/model $OUT/eval/p8000-s44-$run
+done
 # 8. the BERT cross-encoder on the same compute (12,000 labelled pairs): random negatives vs random + BM25 ones
 CROSS="--train $DATA/train.txt --valid $DATA/valid.txt --max-valid-groups 100 --negatives 1 --batch-size 32 \
   --lr 1e-4 --max-length 160 --max-response-length 32 --pooling segments --threads 1"
