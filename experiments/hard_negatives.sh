@@ -118,6 +118,14 @@ $HB train dual $R8 --out $OUT/p8000-s44/dr-bm25-kd1 --hard-negatives bm25 --hard
 for run in dr-inbatch dr-bm25-kd1; do
   evaluate_three $OUT/p8000-s44/$run/model $OUT/eval/p8000-s44-$run
 done
+# 7g. the three seeds' in-batch and W = 1 models on the validation splits (874 contexts each), one call per split
+MODELS8=""
+for SEED in 42 43 44; do
+  MODELS8="$MODELS8 --model $OUT/p8000-s$SEED/dr-inbatch/model --name s$SEED-in-batch"
+  MODELS8="$MODELS8 --model $OUT/p8000-s$SEED/dr-bm25-kd1/model --name s$SEED-bm25-kd1"
+done
+$HB evaluate rerank --test $DATA/valid.txt $MODELS8 --json $OUT/eval/p8000-valid-random.json
+$HB evaluate rerank --test $DATA/valid_bm25.txt $MODELS8 --json $OUT/eval/p8000-valid-bm25.json
 # 8. the BERT cross-encoder on the same compute (12,000 labelled pairs): random negatives vs random + BM25 ones
 CROSS="--train $DATA/train.txt --valid $DATA/valid.txt --max-valid-groups 100 --negatives 1 --batch-size 32 \
   --lr 1e-4 --max-length 160 --max-response-length 32 --pooling segments --threads 1"
