@@ -80,8 +80,10 @@ class Bm25Pool:
         different lines of the Chit-Chat ``test_bm25.txt``): a split must be the same on every machine.
         """
         k = min(k, len(self.texts))
+        if not queries:
+            return np.empty((0, k), dtype=np.int64)
         # bm25s refuses an empty query: give a stop-word-only query a token no text has (all scores 0)
-        tokens = [query or ["\x00"] for query in self._tokenize(queries)] if queries else []
+        tokens = [query or ["\x00"] for query in self._tokenize(queries)]
 
         def hits(query: list[str]) -> np.ndarray:
             scores = self._index.get_scores(query)
@@ -91,7 +93,7 @@ class Bm25Pool:
         # numpy sums and partitions release the GIL: queries are scored independently on every core
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             rows = list(pool.map(hits, tokens))
-        return np.stack(rows).astype(np.int64) if rows else np.empty((0, k), dtype=np.int64)
+        return np.stack(rows).astype(np.int64)
 
 
 def top_k_by_score_then_id(scores: np.ndarray, k: int) -> np.ndarray:
