@@ -143,6 +143,7 @@ def evaluate_rerank_command(run: r.EvaluateRerankRun) -> int:
         data.test, run.model, zero_shot=run.zero_shot, base_model=run.base_model, names=run.name,
         batch_size=data.batch_size, max_groups=data.max_groups, seed=data.seed, progress=data.progress,
         scorings=list(run.scoring), one_of_n=run.one_of_n, inference=run.inference,
+        newest_turns=run.newest_turns,
     )
     columns = rerank_columns(rows)  # R10@k for the standard files, Rn@k for groups of n
     if run.files.csv:

@@ -283,6 +283,10 @@ class EvaluateRerankRun(Config):
         0, "ConveRT's 1-of-N instead of the file's candidates: each positive against N-1 other test responses "
         "(seeded by --seed), e.g. 100 for R100@1; 0 keeps the file's candidates", minimum=0
     )
+    newest_turns: int = option(
+        0, "score each context by its newest N turns only (a history ablation: how much the earlier turns weigh "
+        "in a model's ranking); 0 keeps every turn the file has", minimum=0
+    )
     seeds: SeedTableConfig = embedded(SeedTableConfig)
     files: ResultFilesConfig = embedded(ResultFilesConfig)
     inference: InferenceConfig = embedded(InferenceConfig)

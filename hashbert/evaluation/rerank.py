@@ -131,6 +131,37 @@ def one_of_n_groups(groups: Sequence, n_candidates: int, seed: int) -> list:
     return out
 
 
+def newest_turn_groups(groups: Sequence, n_turns: int) -> list:
+    """The groups with each context cut to its newest ``n_turns`` turns (and their speakers); candidates unchanged.
+
+    A history ablation: a model scored on these, against the same model on the whole contexts, shows how much of
+    its ranking the earlier turns carry (the BM25 split's negatives are drawn to match the newest turns).
+    """
+    from hashbert.data import RerankGroup
+
+    if n_turns < 1:
+        raise ValueError(f"n_turns must be >= 1, got {n_turns}")
+    return [
+        RerankGroup(
+            g.context[-n_turns:], g.candidates, g.labels, g.line_no,
+            None if g.speakers is None else g.speakers[-n_turns:],
+        )
+        for g in groups
+    ]
+
+
+def _zero_shot_row(models: Sequence, base_model: str, evaluator: RerankEvaluator, inference) -> tuple[str, dict]:
+    """The untrained base encoder's row, with the first saved model's text settings (truncation, pooling) if any."""
+    from hashbert.config import BackboneConfig, DualEncoderConfig, EncoderConfig
+    from hashbert.models.dual_encoder import DualEncoder
+    from hashbert.models.onnx.runtime import on_device
+
+    encoders = [m.config.encoder for m in models if hasattr(m.config, "encoder")]
+    encoder = encoders[0] if encoders else EncoderConfig(backbone=BackboneConfig(model=base_model))
+    base = DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True))
+    return f"zero-shot {encoder.model}", evaluator(on_device(base, inference.device))
+
+
 def evaluate_rerank_models(
     test_path: str,
     model_dirs: Sequence[str] | None,
@@ -144,6 +175,7 @@ def evaluate_rerank_models(
     scorings: Sequence[str] = ("symmetric",),
     one_of_n: int = 0,
     inference=None,
+    newest_turns: int = 0,
 ) -> list[tuple[str, dict[str, float]]]:
     """Table rows ``(name, metrics)`` for the untrained base encoder (if ``zero_shot``) and each saved model.
 
@@ -153,11 +185,10 @@ def evaluate_rerank_models(
     code), suffixed `` sym``/`` asym`` when there are several. ``one_of_n`` > 0 scores ConveRT's 1-of-N
     protocol instead of the file's candidates (``one_of_n_groups``, seeded by ``seed``): R100@1 for 100.
     ``inference`` (an ``InferenceConfig``) runs the saved models' towers on torch or ONNX Runtime.
+    ``newest_turns`` > 0 scores every context by its newest turns only (``newest_turn_groups``).
     """
-    from hashbert.config import BackboneConfig, DualEncoderConfig, EncoderConfig
     from hashbert.data import existing_speakers_path, read_rerank_groups
-    from hashbert.models.dual_encoder import DualEncoder
-    from hashbert.models.onnx.runtime import load_inference_model, on_device
+    from hashbert.models.onnx.runtime import load_inference_model
 
     model_dirs, names = list(model_dirs or []), list(names or [])
     if len(names) > len(model_dirs):
@@ -166,6 +197,7 @@ def evaluate_rerank_models(
     all_groups = read_rerank_groups(test_path, speakers_path=existing_speakers_path(test_path))
     groups = seeded_subsample(all_groups, max_groups, seed)
     groups = one_of_n_groups(groups, one_of_n, seed) if one_of_n else groups
+    groups = newest_turn_groups(groups, newest_turns) if newest_turns else groups
     evaluator = RerankEvaluator(groups, batch_size=batch_size, progress=progress)
     if evaluator.n_candidates != STANDARD_CANDIDATES and not one_of_n:
         logger.warning(
@@ -176,10 +208,7 @@ def evaluate_rerank_models(
     models = [load_inference_model(d, inference) for d in model_dirs]
     rows = []
     if zero_shot:
-        encoders = [m.config.encoder for m in models if hasattr(m.config, "encoder")]
-        encoder = encoders[0] if encoders else EncoderConfig(backbone=BackboneConfig(model=base_model))
-        base = DualEncoder.from_base(DualEncoderConfig(encoder=encoder, shared=True))
-        rows.append((f"zero-shot {encoder.model}", evaluator(on_device(base, inference.device))))
+        rows.append(_zero_shot_row(models, base_model, evaluator, inference))
     for i, (directory, model) in enumerate(zip(model_dirs, models, strict=True)):
         # HDR, hashing and cross-encoders name themselves
         default = f"{getattr(model, 'row_name', 'DR-BERT')} ({directory})"
