@@ -85,7 +85,11 @@ def hdr_loss(model: HdrModel, teacher: TeacherScores | None = None) -> Callable[
             student = gathered[0] @ gathered[1].T if teacher else None
         if teacher is None:
             return value
-        return value + teacher.term(student, gather(batch["pair_index"]))
+        on_negatives = None
+        if teacher.response_tower is not None and negatives:
+            teacher_negatives = gather(teacher.negative_scores(batch["pair_index"], batch["negatives"]))
+            on_negatives = (torch.einsum("bh,bmh->bm", gathered[0], gathered[2]), teacher_negatives)
+        return value + teacher.term(student, gather(batch["pair_index"]), on_negatives)
 
     return loss
 
@@ -112,6 +116,7 @@ def train_hdr(
     if negatives.hard_negatives not in ("none", "bm25"):
         got = negatives.hard_negatives
         raise ValueError(f"train hdr mines BM25 negatives: --hard-negatives bm25 or none, got {got!r}")
+    _check_distill_negatives(init, model_config, negatives)
     if not data.train:
         raise ValueError("--train is required")
     out_dir = Path(out_dir)
@@ -150,6 +155,16 @@ def train_hdr(
     return summary
 
 
+def _check_distill_negatives(init: HdrInitConfig, model_config: HdrConfig, negatives: HardNegativeConfig) -> None:
+    """--distill-negatives needs a teacher, mined negatives and one context vector (MaxSim scores differ)."""
+    if not init.distill_negatives:
+        return
+    if not init.distill_weight or negatives.hard_negatives == "none":
+        raise ValueError("--distill-negatives needs --distill-weight > 0 and --hard-negatives bm25")
+    if model_config.aggregator == "colbert":
+        raise ValueError("--distill-negatives needs a single-vector aggregator (trs, trs-mv, gpt-mv), not colbert")
+
+
 def _teacher(init: HdrInitConfig, data: DataConfig, model_config: HdrConfig, train: TrainConfig, pairs: list,
              out_dir: Path) -> TeacherScores | None:
     """The run's DR-BERT teacher when ``--distill-weight`` is on, else None."""
@@ -158,4 +173,4 @@ def _teacher(init: HdrInitConfig, data: DataConfig, model_config: HdrConfig, tra
     if not init.dual_encoder:
         raise ValueError("--distill-weight needs --dual-encoder: the DR-BERT whose scores HDR learns to match")
     return TeacherScores.for_run(init.dual_encoder, pairs, data, model_config.max_turns, train, out_dir,
-                                 init.distill_weight, model_config.temperature)
+                                 init.distill_weight, model_config.temperature, init.distill_negatives)

@@ -31,7 +31,8 @@ class TeacherScores:
     """
 
     def __init__(self, dual_encoder: str, pairs: list, data_files: dict, params: dict, cache_dir: Path,
-                 weight: float, temperature: float, device: torch.device, progress: bool = True) -> None:
+                 weight: float, temperature: float, device: torch.device, progress: bool = True,
+                 scores_negatives: bool = False) -> None:
         from hashbert.data.vector_cache import pair_vectors
         from hashbert.models.dual_encoder import DualEncoder
 
@@ -41,23 +42,43 @@ class TeacherScores:
         self.responses = torch.from_numpy(responses).to(device)
         self.weight = weight
         self.loss = ScoreDistillationLoss(temperature, dual.config.temperature)
+        # Mined negatives change every step, so scoring them needs the response tower itself (frozen).
+        self.response_tower = dual.response_encoder.requires_grad_(False) if scores_negatives else None
 
     @classmethod
     def for_run(cls, dual_encoder: str, pairs: list, data: DataConfig, max_turns: int, train: TrainConfig,
-                out_dir: Path, weight: float, temperature: float) -> TeacherScores:
+                out_dir: Path, weight: float, temperature: float, scores_negatives: bool = False) -> TeacherScores:
         """The teacher of a training run (``train dual --teacher``, ``train hdr --distill-weight``): its vectors
         cached in ``out_dir/cache`` under what selected the pairs (the data settings, history bound and seed)."""
         params = {"data": config_to_dict(data), "max_turns": max_turns, "seed": train.seed}
         return cls(dual_encoder, pairs, {"train": data.train}, params, Path(out_dir) / "cache", weight, temperature,
-                   resolve_device(train.device), train.progress)
+                   resolve_device(train.device), train.progress, scores_negatives)
 
     def scores(self, pair_index: torch.Tensor) -> torch.Tensor:
         """(B, B) teacher scores of the pairs ``pair_index`` (B,): context i against response j."""
         return self.contexts[pair_index] @ self.responses[pair_index].T
 
-    def term(self, student_scores: torch.Tensor, pair_index: torch.Tensor) -> torch.Tensor:
-        """weight x KL(teacher's in-batch distribution || the student's (B, B) ``student_scores``) of the pairs."""
-        return self.weight * self.loss(student_scores, self.scores(pair_index))
+    @torch.no_grad()
+    def negative_scores(self, pair_index: torch.Tensor, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, m) teacher scores of each context of ``pair_index`` (B,) against its own m mined negatives, whose
+        tokens (B * m rows, context by context) the student's batch carries."""
+        if self.response_tower is None:
+            raise ValueError("this teacher was built without scores_negatives: it has no response tower")
+        device = self.contexts.device
+        vecs = self.response_tower(**{k: v.to(device) for k, v in tokens.items()}).float()  # (B * m, H)
+        return torch.einsum("bh,bmh->bm", self.contexts[pair_index], vecs.view(len(pair_index), -1, vecs.shape[-1]))
+
+    def term(
+        self, student_scores: torch.Tensor, pair_index: torch.Tensor,
+        negatives: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """weight x KL(teacher's distribution || the student's) over each context's in-batch responses (B, B
+        ``student_scores``) and, with ``negatives`` = (student's, teacher's) (B, m) scores, its own mined negatives."""
+        teacher = self.scores(pair_index)
+        if negatives is not None:
+            student_scores = torch.cat([student_scores, negatives[0]], dim=1)
+            teacher = torch.cat([teacher, negatives[1].to(teacher.dtype)], dim=1)
+        return self.weight * self.loss(student_scores, teacher)
 
 
 def indexed_collate(collate: Callable[[list[IndexedPair]], dict]) -> Callable[[list[IndexedPair]], dict]:

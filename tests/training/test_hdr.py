@@ -148,6 +148,35 @@ def test_distillation_adds_the_teachers_kl_term(dual_encoder, pairs, tmp_path):
     assert same == pytest.approx(plain, abs=1e-4) and other > plain + 0.1
 
 
+def test_distilled_negatives_join_the_kl_term(dual_encoder, pairs, tmp_path):
+    """``--distill-negatives``: the teacher's response tower scores each context's own mined negatives (as its
+    cached vectors would), and those columns join the KL term: ~nothing when the teacher ranks them as HDR does,
+    more when it ranks them otherwise, where the in-batch-only term cannot tell."""
+    from hashbert.training.teacher import TeacherScores, indexed_collate
+
+    dual_dir = dual_encoder.save(tmp_path / "dual")
+    texts = [pairs[(i + k) % len(pairs)].response for i in range(8) for k in (3, 5)]  # two negatives a context
+    expected = dual_encoder.encode_contexts([pairs[2].context]) @ dual_encoder.encode_responses(texts[4:6]).T
+    model = _model(dual_encoder, "trs-mv").eval()  # after the encode above, which restores the towers' train mode
+    args = (str(dual_dir), pairs, {}, {"test": 2}, tmp_path / "cache", 2.0, model.config.temperature, "cpu")
+    teacher = TeacherScores(*args, progress=False, scores_negatives=True)
+    batch = indexed_collate(lambda items: model.collate([item.pair for item in items]))(
+        [IndexedPair(i, pair) for i, pair in enumerate(pairs[:8])])
+    batch["negatives"] = model.batcher.responses(texts)
+    with torch.no_grad():
+        got = teacher.negative_scores(torch.arange(8), batch["negatives"])
+        assert got.shape == (8, 2) and torch.allclose(got[2], torch.from_numpy(expected[0]), atol=1e-4)
+        context, _, response, _ = model(**{k: v for k, v in batch.items() if k not in ("pair_index", "negatives")})
+        teacher.contexts, teacher.responses = context[:, 0], response[:, 0]  # the student's own ranking ...
+        teacher.response_tower = lambda **tokens: model.response_slots(**tokens)[0][:, 0]  # ... of its negatives
+        teacher.loss.teacher_temperature = model.config.temperature
+        plain = float(hdr_loss(model)(batch))
+        same = float(hdr_loss(model, teacher)(batch))
+        teacher.response_tower = lambda **tokens: -model.response_slots(**tokens)[0][:, 0]  # negatives reversed
+        other = float(hdr_loss(model, teacher)(batch))
+    assert same == pytest.approx(plain, abs=1e-4) and other > plain + 0.01
+
+
 @pytest.mark.slow
 def test_cli_trains_hdr_distilled_from_its_dual_encoder(dual_encoder, small_corpus, tmp_path, capsys):
     from hashbert.cli import main
@@ -159,7 +188,10 @@ def test_cli_trains_hdr_distilled_from_its_dual_encoder(dual_encoder, small_corp
             "--max-context-turns", "4", "--distill-weight", "1"]
     assert main(args) == 2
     assert "--distill-weight needs --dual-encoder" in capsys.readouterr().err
-    assert main([*args, "--dual-encoder", str(dual_dir), "--hard-negatives", "bm25"]) == 0
+    assert main([*args, "--dual-encoder", str(dual_dir), "--distill-negatives"]) == 2
+    assert "--distill-negatives needs --distill-weight > 0 and --hard-negatives bm25" in capsys.readouterr().err
+    assert main([*args, "--dual-encoder", str(dual_dir), "--hard-negatives", "bm25", "--distill-negatives"]) == 0
     run = json.loads((tmp_path / "hdr" / "run.json").read_text())
     assert run["init"]["distill_weight"] == 1 and run["negatives"]["hard_negatives"] == "bm25"
+    assert run["init"]["distill_negatives"] is True
     assert len(list((tmp_path / "hdr" / "cache").glob("[!.]*/contexts.npy"))) == 1  # the teacher's vectors
