@@ -55,6 +55,30 @@ $HB train hdr --aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/mode
   --save-every 25 --threads 2 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 --distill-weight 1 \
   --out runs/hdr-layers/l1-bm25-kd
 evaluate_three runs/hdr-layers/l1-bm25-kd/model runs/hdr-layers/eval/l1-bm25-kd
+# 6c. where HDR loses the BM25 split (stop 29): more vectors per utterance for the aggregator (m = 16, 48; the
+# in-batch l1 recipe, side by side, one thread each), then DR-BERT and HDR scored on each context's newest 1, 2, 3
+# turns only (--newest-turns), both splits
+HDR1="--aggregator trs-mv --layers 1 --dual-encoder $OUT/dr-inbatch/model --train $DATA/train.txt \
+  --valid $DATA/valid.txt --max-valid-groups 200 --max-train-pairs 4000 --batch-size 32 --epochs 1 --lr 5e-5 \
+  --save-every 25 --threads 1"
+for M in 16 48; do
+  $HB train hdr $HDR1 --vectors-per-utterance $M --out runs/hdr-m/l1-m$M &
+done
+wait
+for split in test test_bm25; do
+  $HB evaluate rerank --test $DATA/$split.txt --model runs/hdr-m/l1-m16/model --name l1-m16 \
+    --model runs/hdr-m/l1-m48/model --name l1-m48 --json runs/hdr-m/eval/$split-l1-m16-l1-m48.json
+  for n in 1 2 3; do
+    $HB evaluate rerank --test $DATA/$split.txt --newest-turns $n --model $OUT/dr-inbatch/model \
+      --name "DR-BERT in-batch, newest $n" --model runs/hdr-m/l1-m16/model --name "HDR m16, newest $n" \
+      --json runs/hdr-m/eval/newest$n-$split.json
+  done
+done
+# 6d. step 6b with the teacher's KL term over each context's mined BM25 negatives too (--distill-negatives: the
+# in-batch DR-BERT's response tower scores them), beside step 6b and the in-batch l1 retrained (one thread each)
+$HB train hdr $HDR1 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 --distill-weight 1 \
+  --distill-negatives --out runs/hdr-layers/l1-bm25-kdneg
+evaluate_three runs/hdr-layers/l1-bm25-kdneg/model runs/hdr-layers/eval/l1-bm25-kdneg
 # 7. denoised BM25 negatives: the in-batch DR-BERT of step 2 drops each mined negative it scores at or above the
 # context's own response (one run, one thread, beside the HDR run of experiments/hdr_layers.sh)
 $HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
