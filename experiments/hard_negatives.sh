@@ -79,6 +79,12 @@ done
 $HB train hdr $HDR1 --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 --distill-weight 1 \
   --distill-negatives --out runs/hdr-layers/l1-bm25-kdneg
 evaluate_three runs/hdr-layers/l1-bm25-kdneg/model runs/hdr-layers/eval/l1-bm25-kdneg
+for split in test test_bm25; do  # step 6b's model on each context's newest 1, 2, 3 turns
+  for n in 1 2 3; do
+    $HB evaluate rerank --test $DATA/$split.txt --newest-turns $n --model runs/hdr-layers/l1-bm25-kd/model \
+      --name "HDR + BM25 + teacher, newest $n" --json runs/hdr-layers/eval/l1-bm25-kd-newest$n-$split.json
+  done
+done
 # 7. denoised BM25 negatives: the in-batch DR-BERT of step 2 drops each mined negative it scores at or above the
 # context's own response (one run, one thread, beside the HDR run of experiments/hdr_layers.sh)
 $HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
