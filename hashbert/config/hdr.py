@@ -95,6 +95,11 @@ class HdrInitConfig(Config):
         0.0, "weight of a KL term pulling HDR's in-batch score distribution towards the --dual-encoder's (its "
         "vectors of the training pairs are encoded once into OUT/cache); 0: off", minimum=0.0
     )
+    freeze_utterance_encoder: bool = option(
+        False, "keep the utterance encoder (the --dual-encoder's context tower) as it starts: only the aggregator "
+        "and the response tower train, so hard negatives are learnt through the history, not by re-encoding the "
+        "newest turn (needs separate towers)"
+    )
     distill_negatives: bool = option(
         False, "with --distill-weight and --hard-negatives bm25: the KL term also covers each context's mined "
         "negatives, scored by the --dual-encoder's response tower (no gradient), so HDR learns the DR-BERT's "

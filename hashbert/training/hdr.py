@@ -124,6 +124,8 @@ def train_hdr(
     logger.info("training %s on %d pairs from %s", model_config.aggregator, len(pairs), data.train)
     torch.manual_seed(train.seed)  # the aggregator's initialisation
     model = HdrModel.build(model_config, init.dual_encoder)
+    if init.freeze_utterance_encoder:
+        _freeze_utterance_encoder(model)
     teacher = _teacher(init, data, model_config, train, pairs, out_dir)
     examples = [IndexedPair(i, pair) for i, pair in enumerate(pairs)]
     collate = lambda items: model.collate([item.pair for item in items])  # noqa: E731
@@ -153,6 +155,15 @@ def train_hdr(
     write_json(out_dir / "run.json", summary)
     plot_loss(out_dir / "loss.png", state.losses, f"{model.row_name} training loss")
     return summary
+
+
+def _freeze_utterance_encoder(model: HdrModel) -> None:
+    """No gradient for the utterance encoder (the optimiser's groups then leave it out); refused when it is also
+    the response encoder, which must train."""
+    if model.utterance_encoder is model.response_encoder:
+        raise ValueError("--freeze-utterance-encoder needs separate towers: this model's utterances and responses "
+                         "share one encoder")
+    model.utterance_encoder.requires_grad_(False)
 
 
 def _check_distill_negatives(init: HdrInitConfig, model_config: HdrConfig, negatives: HardNegativeConfig) -> None:

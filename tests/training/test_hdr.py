@@ -195,3 +195,31 @@ def test_cli_trains_hdr_distilled_from_its_dual_encoder(dual_encoder, small_corp
     assert run["init"]["distill_weight"] == 1 and run["negatives"]["hard_negatives"] == "bm25"
     assert run["init"]["distill_negatives"] is True
     assert len(list((tmp_path / "hdr" / "cache").glob("[!.]*/contexts.npy"))) == 1  # the teacher's vectors
+
+
+@pytest.mark.slow
+def test_cli_freezes_the_utterance_encoder(tmp_path, small_corpus, capsys):
+    """``--freeze-utterance-encoder``: the saved utterance encoder is the DR-BERT's context tower unchanged while
+    the response tower trains; a DR-BERT with one shared tower is refused."""
+    from hashbert.cli import main
+    from hashbert.config import DualEncoderConfig
+    from hashbert.models.dual_encoder import DualEncoder
+    from hashbert.models.registry import load_model
+
+    config = DualEncoderConfig(encoder=EncoderConfig(max_context_length=48, max_response_length=16), shared=False)
+    dual_dir = DualEncoder.from_base(config).save(tmp_path / "dual")
+    args = ["train", "hdr", "--train", str(small_corpus / "train.txt"), "--dual-encoder", str(dual_dir),
+            "--max-train-pairs", "16", "--batch-size", "8", "--no-progress", "--utterance-length", "16",
+            "--vectors-per-utterance", "3", "--layers", "1", "--heads", "4", "--max-context-turns", "4",
+            "--freeze-utterance-encoder"]
+    assert main([*args, "--out", str(tmp_path / "hdr")]) == 0
+    start, hdr = DualEncoder.load(dual_dir), load_model(tmp_path / "hdr" / "model")
+    for before, after in zip(start.context_encoder.state_dict().values(), hdr.utterance_encoder.state_dict().values(),
+                             strict=True):
+        assert torch.equal(before, after)
+    assert any(not torch.equal(before, after) for before, after in zip(
+        start.response_encoder.state_dict().values(), hdr.response_encoder.state_dict().values(), strict=True))
+    shared_dir = DualEncoder.from_base(DualEncoderConfig(encoder=config.encoder, shared=True)).save(tmp_path / "one")
+    args[args.index(str(dual_dir))] = str(shared_dir)
+    assert main([*args, "--out", str(tmp_path / "other")]) == 2
+    assert "--freeze-utterance-encoder needs separate towers" in capsys.readouterr().err
