@@ -85,6 +85,11 @@ for split in test test_bm25; do  # step 6b's model on each context's newest 1, 2
       --name "HDR + BM25 + teacher, newest $n" --json runs/hdr-layers/eval/l1-bm25-kd-newest$n-$split.json
   done
 done
+# 6e. step 6b with the utterance encoder frozen (--freeze-utterance-encoder, two threads, alone): the hard negatives
+# can then only be learnt by the aggregator, through the history
+$HB train hdr ${HDR1/--threads 1/--threads 2} --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
+  --distill-weight 1 --freeze-utterance-encoder --out runs/hdr-layers/l1-bm25-kd-frozen
+evaluate_three runs/hdr-layers/l1-bm25-kd-frozen/model runs/hdr-layers/eval/l1-bm25-kd-frozen
 # 7. denoised BM25 negatives: the in-batch DR-BERT of step 2 drops each mined negative it scores at or above the
 # context's own response (one run, one thread, beside the HDR run of experiments/hdr_layers.sh)
 $HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
