@@ -90,6 +90,10 @@ done
 $HB train hdr ${HDR1/--threads 1/--threads 2} --hard-negatives bm25 --hard-per-context 1 --hard-depth 10 \
   --distill-weight 1 --freeze-utterance-encoder --out runs/hdr-layers/l1-bm25-kd-frozen
 evaluate_three runs/hdr-layers/l1-bm25-kd-frozen/model runs/hdr-layers/eval/l1-bm25-kd-frozen
+for split in test test_bm25; do
+  $HB evaluate rerank --test $DATA/$split.txt --newest-turns 1 --model runs/hdr-layers/l1-bm25-kd-frozen/model \
+    --name "frozen newest 1 $split" --json runs/hdr-layers/eval/l1-bm25-kd-frozen-newest1-$split.json
+done
 # 7. denoised BM25 negatives: the in-batch DR-BERT of step 2 drops each mined negative it scores at or above the
 # context's own response (one run, one thread, beside the HDR run of experiments/hdr_layers.sh)
 $HB train dual $RECIPE --threads 1 --out $OUT/dr-bm25-denoised --hard-negatives bm25 --hard-per-context 1 \
