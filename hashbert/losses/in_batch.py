@@ -9,6 +9,11 @@ import torch
 from torch import nn
 
 
+def own_negative_scores(context_vecs: torch.Tensor, negative_vecs: torch.Tensor) -> torch.Tensor:
+    """(B, H) contexts and (B, m, H) negatives of each context alone -> (B, m) dot products, row i against its m."""
+    return torch.einsum("bh,bmh->bm", context_vecs, negative_vecs)
+
+
 class InBatchSoftmaxLoss(nn.Module):
     """Each context must pick its own response among all responses of the batch (plus optional hard negatives).
 
@@ -47,7 +52,7 @@ class InBatchSoftmaxLoss(nn.Module):
                     f"context_negative_vecs must be (B, m, H) = ({context_vecs.shape[0]}, m, {context_vecs.shape[1]}),"
                     f" got {tuple(context_negative_vecs.shape)}"
                 )
-            own = torch.einsum("bh,bmh->bm", context_vecs, context_negative_vecs) / self.temperature  # (B, m)
+            own = own_negative_scores(context_vecs, context_negative_vecs) / self.temperature  # (B, m)
             logits = torch.cat([logits, own], dim=1)  # (B, B + N + m)
         targets = torch.arange(context_vecs.shape[0], device=context_vecs.device)
         return nn.functional.cross_entropy(logits, targets)

@@ -21,7 +21,7 @@ from torch import nn
 
 from hashbert.config import DataConfig, HardNegativeConfig, HdrConfig, HdrInitConfig, TrainConfig, config_to_dict
 from hashbert.io import write_json
-from hashbert.losses.in_batch import InBatchSoftmaxLoss
+from hashbert.losses.in_batch import InBatchSoftmaxLoss, own_negative_scores
 from hashbert.losses.maxsim import MaxSimInBatchLoss
 from hashbert.models.hdr.aggregators import maxsim
 from hashbert.models.hdr.model import HdrModel
@@ -88,7 +88,7 @@ def hdr_loss(model: HdrModel, teacher: TeacherScores | None = None) -> Callable[
         on_negatives = None
         if teacher.response_tower is not None and negatives:
             teacher_negatives = gather(teacher.negative_scores(batch["pair_index"], batch["negatives"]))
-            on_negatives = (torch.einsum("bh,bmh->bm", gathered[0], gathered[2]), teacher_negatives)
+            on_negatives = (own_negative_scores(gathered[0], gathered[2]), teacher_negatives)
         return value + teacher.term(student, gather(batch["pair_index"]), on_negatives)
 
     return loss

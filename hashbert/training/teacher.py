@@ -16,6 +16,7 @@ import torch
 
 from hashbert.config import DataConfig, TrainConfig, config_to_dict
 from hashbert.losses.distillation import ScoreDistillationLoss
+from hashbert.losses.in_batch import own_negative_scores
 from hashbert.training.hard_negatives import IndexedPair
 from hashbert.training.trainer import resolve_device
 
@@ -66,7 +67,7 @@ class TeacherScores:
             raise ValueError("this teacher was built without scores_negatives: it has no response tower")
         device = self.contexts.device
         vecs = self.response_tower(**{k: v.to(device) for k, v in tokens.items()}).float()  # (B * m, H)
-        return torch.einsum("bh,bmh->bm", self.contexts[pair_index], vecs.view(len(pair_index), -1, vecs.shape[-1]))
+        return own_negative_scores(self.contexts[pair_index], vecs.view(len(pair_index), -1, vecs.shape[-1]))
 
     def term(
         self, student_scores: torch.Tensor, pair_index: torch.Tensor,
